@@ -1,0 +1,179 @@
+"""Hook specifications: the contract between qcsc-prefect core and its plugins.
+
+A scheduler plugin is a module or object with ``@hookimpl`` functions, published under the
+entry-point group ``qcsc_prefect``::
+
+    [project.entry-points.qcsc_prefect]
+    mysched = "qcsc_prefect_mysched.plugin:plugin"
+
+Core owns the job lifecycle (script file, submission record, shared status poller, log
+tailing, artifacts, timeouts and cancellation). A plugin only describes its scheduler and
+translates four operations into scheduler commands. Most plugins subclass
+:class:`qcsc_prefect.scheduler.SchedulerPlugin`, which implements these hooks from a few
+plain methods; writing the hooks directly works too.
+
+Rules for every hook below:
+
+* Hooks are plain (synchronous) functions; core calls them in a worker thread, so they may
+  block on subprocesses. Use :func:`qcsc_prefect.shell.run_command` for scheduler commands.
+* The targeted hooks (render, submit, poll, cancel, find) stop at the first non-``None``
+  result: an implementation returns ``None`` for targets it does not own.
+* Call hooks with keyword arguments only (a pluggy rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .jobs import JobSpec, JobStatus
+    from .scheduler import SchedulerInfo
+
+PROJECT_NAME = "qcsc_prefect"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# ---------------------------------------------------------------------------------------
+# Registration
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec
+def qcsc_prefect_register_schedulers() -> list[SchedulerInfo]:
+    """Describe the scheduler targets this plugin provides.
+
+    Called once when the plugin manager is built. Each :class:`SchedulerInfo` names a target
+    (the value users put in ``HPCProfileBlock.hpc_target``), its script suffix (``.slurm``),
+    the pydantic model that validates its ``target_options`` (unknown options are refused),
+    whether it needs a queue or project, the launchers it supports and its polling limits.
+
+    :return: The targets this plugin owns; two plugins may not claim the same name.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def qcsc_prefect_block_types() -> list[type[Any]]:
+    """Contribute Prefect :class:`~prefect.blocks.core.Block` types.
+
+    ``qcsc-prefect blocks register`` registers every returned type with the Prefect API, so
+    a plugin's blocks (the DICE solver block, for example) appear in the UI next to the
+    core blocks.
+
+    :return: Block subclasses to register.
+    """
+    raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------
+# Render
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def qcsc_prefect_render(job: JobSpec) -> str | None:
+    """Render the batch script for ``job``; return ``None`` if ``job.target`` is not yours.
+
+    Must be pure: no files written, no commands run, same text for the same ``job``. The
+    script must write the job's stdout and stderr to ``job.stdout_path`` and
+    ``job.stderr_path`` and run ``job.executable`` with ``job.profile.arguments`` under
+    ``job.profile.launcher``. Every user-supplied value must be shell-quoted (see
+    :mod:`qcsc_prefect.templating`); core refuses a script that fails ``bash -n``.
+
+    :param job: The job, with validated profile and target options.
+    :return: The script text.
+    """
+    raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------
+# Submit
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def qcsc_prefect_submit(job: JobSpec, script_path: Path) -> str | None:
+    """Submit the script already written at ``script_path``; return the new job id.
+
+    Return ``None`` if ``job.target`` is not yours. Raise
+    :class:`~qcsc_prefect.errors.SubmitError` when the scheduler refuses the job. Core has
+    recorded the submission (with ``job.tag``) before calling this hook, so a crash between
+    the scheduler accepting the job and this hook returning can be recovered through
+    :func:`qcsc_prefect_find_jobs`.
+
+    :param job: The job being submitted.
+    :param script_path: The rendered script on disk.
+    :return: The scheduler's job id.
+    """
+    raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------
+# Poll
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def qcsc_prefect_poll(
+    target: str, job_ids: Sequence[str], options: Any
+) -> Mapping[str, JobStatus] | None:
+    """Report the state of MANY jobs with as few scheduler calls as possible (ideally one).
+
+    Core's shared poller calls this once per interval for every job the process is waiting
+    on, however many flows and tasks await them. Return ``None`` if ``target`` is not yours.
+
+    Leave an id out of the result (or report ``JobState.UNKNOWN``) when the scheduler does
+    not know it; never report a missing job as finished. Core treats a job that stays
+    unknown beyond the target's grace period as lost. Raise
+    :class:`~qcsc_prefect.errors.SchedulerCommandError` when the status command itself
+    fails; core retries with backoff.
+
+    :param target: The scheduler target name.
+    :param job_ids: The ids to report on (no duplicates, at least one).
+    :param options: The target options of the HPC profile the jobs were submitted with.
+    :return: A mapping from job id to :class:`JobStatus`.
+    """
+    raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------
+# Cancel
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def qcsc_prefect_cancel(target: str, job_ids: Sequence[str], options: Any) -> bool | None:
+    """Ask the scheduler to cancel jobs, pending or running; return ``True`` when done.
+
+    Return ``None`` if ``target`` is not yours. Cancelling a job that already finished or
+    that the scheduler no longer knows is not an error. Raise
+    :class:`~qcsc_prefect.errors.CancelError` when the scheduler refuses. Core confirms the
+    cancellation through :func:`qcsc_prefect_poll`.
+
+    :param target: The scheduler target name.
+    :param job_ids: The ids to cancel.
+    :param options: The target options of the HPC profile.
+    :return: ``True``.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def qcsc_prefect_find_jobs(target: str, tag: str, options: Any) -> list[str] | None:
+    """Find the jobs stamped with submission ``tag`` (optional hook).
+
+    Used to recover from a crash during submission: the submission record names the tag
+    but not the job id. Return the ids found (possibly empty), or ``None`` if ``target`` is
+    not yours or the scheduler cannot be searched; core then refuses to resubmit blindly.
+
+    :param target: The scheduler target name.
+    :param tag: The :attr:`JobSpec.tag` of the lost submission.
+    :param options: The target options of the HPC profile.
+    :return: Job ids carrying the tag.
+    """
+    raise NotImplementedError

@@ -1,0 +1,200 @@
+"""The built-in ``local`` target: jobs run as detached process groups on this machine.
+
+Jobs outlive the flow process that submitted them, so a restarted flow can reattach. Each
+job has a directory under the state dir holding its spec, runner pid, start time and
+result; job ids are increasing integers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from ..errors import SubmitError
+from ..jobs import JobSpec, JobState, JobStatus
+from ..scheduler import SchedulerInfo, SchedulerPlugin, TargetOptions
+from ..templating import launch_command, render_template
+
+RUNNER = Path(__file__).with_name("runner.py")
+STATE_DIR_ENV = "QCSC_PREFECT_LOCAL_STATE_DIR"
+
+
+class LocalOptions(TargetOptions):
+    """Options of the ``local`` target."""
+
+    state_dir: str | None = Field(
+        None,
+        description=f"Where job records live; default ${STATE_DIR_ENV} or "
+        "~/.local/state/qcsc-prefect/local.",
+    )
+
+
+def state_dir(options: LocalOptions | None) -> Path:
+    """The directory holding the local jobs' records."""
+    if options is not None and options.state_dir:
+        return Path(options.state_dir).expanduser()
+    if os.environ.get(STATE_DIR_ENV):
+        return Path(os.environ[STATE_DIR_ENV]).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "qcsc-prefect" / "local"
+
+
+class LocalScheduler(SchedulerPlugin):
+    """Runs jobs on this machine; the embedded default for demos and a fast test target."""
+
+    info = SchedulerInfo(
+        name="local",
+        script_suffix=".sh",
+        options_model=LocalOptions,
+        description="this machine: detached process groups, no queue",
+        unknown_grace_seconds=5.0,
+        can_cancel_pending=False,
+    )
+
+    def render(self, job: JobSpec) -> str:
+        return render_template("qcsc_prefect.local", "local.sh.j2", job=job,
+                               launch=launch_command(job.profile, job.executable))
+
+    def submit(self, job: JobSpec, script_path: Path) -> str:
+        root = state_dir(_options(job.options))
+        job_id = _allocate_id(root)
+        job_dir = root / "jobs" / job_id
+        spec = {
+            "tag": job.tag,
+            "job_name": job.job_name,
+            "script_path": str(script_path),
+            "work_dir": str(job.work_dir),
+            "stdout_path": str(job.stdout_path),
+            "stderr_path": str(job.stderr_path),
+            "walltime_seconds": job.profile.walltime_seconds,
+        }
+        (job_dir / "job.json").write_text(json.dumps(spec))
+        if job.tag:
+            (root / "tags").mkdir(exist_ok=True)
+            (root / "tags" / job.tag).write_text(job_id)
+        # The runner double-forks; this process only waits for the first fork to exit.
+        proc = subprocess.run([sys.executable, "-I", str(RUNNER), str(job_dir)],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=30, check=False)
+        if proc.returncode != 0 or not (job_dir / "runner.pid").exists():
+            raise SubmitError(f"local runner did not start for job {job_id}: {proc.stderr.strip()}")
+        return job_id
+
+    def poll(self, job_ids: Sequence[str], options: Any) -> Mapping[str, JobStatus]:
+        jobs = state_dir(_options(options)) / "jobs"
+        statuses = {}
+        for job_id in job_ids:
+            status = _status(jobs / job_id) if job_id.isdigit() else None
+            if status is not None:
+                statuses[job_id] = status
+        return statuses
+
+    def cancel(self, job_ids: Sequence[str], options: Any) -> None:
+        jobs = state_dir(_options(options)) / "jobs"
+        for job_id in job_ids:
+            job_dir = jobs / job_id
+            if not job_id.isdigit() or not job_dir.is_dir() or (job_dir / "result.json").exists():
+                continue  # unknown or finished: nothing to do
+            (job_dir / "cancel").touch()
+            pid = _runner_pid(job_dir)
+            if pid is not None:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+    def find_jobs(self, tag: str, options: Any) -> list[str] | None:
+        tag_file = state_dir(_options(options)) / "tags" / tag
+        return [tag_file.read_text().strip()] if tag_file.exists() else []
+
+
+def _options(options: Any) -> LocalOptions | None:
+    return options if isinstance(options, LocalOptions) else None
+
+
+def _allocate_id(root: Path) -> str:
+    """Next integer id, unique across processes (a locked counter file)."""
+    (root / "jobs").mkdir(parents=True, exist_ok=True)
+    with open(root / "seq", "a+") as seq:
+        fcntl.flock(seq, fcntl.LOCK_EX)
+        seq.seek(0)
+        last = int(seq.read().strip() or 0)
+        job_id = last + 1
+        while (root / "jobs" / str(job_id)).exists():
+            job_id += 1
+        (root / "jobs" / str(job_id)).mkdir()
+        seq.seek(0)
+        seq.truncate()
+        seq.write(str(job_id))
+    return str(job_id)
+
+
+def _runner_pid(job_dir: Path) -> int | None:
+    try:
+        pid = int((job_dir / "runner.pid").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    # Guard against pid reuse: the live process must be this job's runner.
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.parent.parent.exists() and cmdline.parent.exists():
+        try:
+            if str(job_dir).encode() not in cmdline.read_bytes():
+                return None
+        except OSError:
+            return None
+    return pid
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _status(job_dir: Path) -> JobStatus | None:
+    if not job_dir.is_dir():
+        return None
+    result_file = job_dir / "result.json"
+    if result_file.exists():
+        result = json.loads(result_file.read_text())
+        return JobStatus(state=JobState(result["state"]), native_state=result["state"],
+                         exit_code=result.get("exit_code"), signal=result.get("signal"),
+                         reason=result.get("reason", ""), record=_record(job_dir, result))
+    started = (job_dir / "started").exists()
+    if not _alive(_runner_pid(job_dir)):
+        if result_file.exists():  # finished between the two checks
+            return _status(job_dir)
+        if not (job_dir / "runner.pid").exists():
+            return JobStatus(state=JobState.PENDING, native_state="SUBMITTING")
+        return JobStatus(state=JobState.NODE_FAIL, native_state="LOST",
+                         reason="the runner process ended without recording a result",
+                         record=_record(job_dir, {}))
+    state = JobState.RUNNING if started else JobState.PENDING
+    return JobStatus(state=state, native_state=state.value, record=_record(job_dir, {}))
+
+
+def _record(job_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
+    record: dict[str, Any] = {"job_dir": str(job_dir)}
+    started = job_dir / "started"
+    if started.exists():
+        record["started_at"] = started.read_text().strip()
+    record.update(result)
+    return record
+
+
+plugin = LocalScheduler()

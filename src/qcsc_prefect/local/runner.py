@@ -1,0 +1,116 @@
+"""Detached runner of one local job: ``python runner.py JOB_DIR``.
+
+Standard library only, and started by file path (not ``-m``), so starting a job does not
+import Prefect. The runner double-forks, so it outlives the submitting process and is not
+left as a zombie, and starts the job script in its own process group. It enforces the
+walltime, turns SIGTERM into a cancel of the whole group (SIGTERM, then SIGKILL after a
+grace period) and records the outcome atomically in ``JOB_DIR/result.json``.
+
+Files in JOB_DIR: ``job.json`` (written by the submitter), ``runner.pid``, ``started``,
+``cancel`` (marker written by a cancel request), ``result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+KILL_WAIT_SECONDS = 5.0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _daemonize(job_dir: Path) -> None:
+    """Fork twice so the runner is re-parented to init; the first child records its pid."""
+    if os.fork() > 0:
+        os._exit(0)  # the submitter waits for this exit
+    os.setsid()
+    pid = os.fork()
+    if pid > 0:
+        _write_atomic(job_dir / "runner.pid", str(pid))
+        os._exit(0)
+
+
+def run(job_dir: Path) -> int:
+    spec = json.loads((job_dir / "job.json").read_text())
+    stop: dict[str, str] = {}
+
+    def on_term(signum: int, _frame: object) -> None:
+        stop.setdefault("why", "CANCELLED")
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    walltime = spec.get("walltime_seconds")
+    with open(spec["stdout_path"], "ab") as out, open(spec["stderr_path"], "ab") as err:
+        started = time.monotonic()
+        _write_atomic(job_dir / "started", _now())
+        proc = subprocess.Popen(["bash", spec["script_path"]], cwd=spec["work_dir"],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
+        killed_at: float | None = None
+        while proc.poll() is None:
+            if "why" not in stop and walltime and time.monotonic() - started > walltime:
+                stop["why"] = "TIMEOUT"
+                err.write(f"qcsc-prefect local: job exceeded walltime of {walltime} s\n".encode())
+                err.flush()
+            if (job_dir / "cancel").exists():
+                stop.setdefault("why", "CANCELLED")
+            if "why" in stop:
+                if killed_at is None:
+                    _signal_group(proc.pid, signal.SIGTERM)
+                    killed_at = time.monotonic()
+                elif time.monotonic() - killed_at > KILL_WAIT_SECONDS:
+                    _signal_group(proc.pid, signal.SIGKILL)
+            try:
+                proc.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                pass
+    _signal_group(proc.pid, signal.SIGKILL)  # leftovers of the job's process group
+    code = proc.returncode
+    state = stop.get("why") or ("COMPLETED" if code == 0 else "FAILED")
+    result = {
+        "state": state,
+        "exit_code": code if code >= 0 else None,
+        "signal": -code if code < 0 else None,
+        "ended_at": _now(),
+    }
+    _write_atomic(job_dir / "result.json", json.dumps(result))
+    return 0
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def main() -> None:
+    job_dir = Path(sys.argv[1]).resolve()
+    _daemonize(job_dir)
+    try:
+        code = run(job_dir)
+    except BaseException as exc:  # record why the runner failed; poll reports it
+        _write_atomic(job_dir / "result.json", json.dumps(
+            {"state": "FAILED", "exit_code": None, "signal": None, "ended_at": _now(),
+             "reason": f"runner error: {exc!r}"}))
+        code = 1
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The plugin manager and a typed facade over its hooks.
+
+Plugins are found through the entry-point group ``qcsc_prefect``. The built-in ``local``
+target is published by the ``qcsc-prefect`` distribution under that same group, so it is
+loaded exactly like a third-party scheduler.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigurationError, SubmitError, UnknownTargetError
+from .jobs import JobSpec, JobStatus
+from .scheduler import SchedulerInfo
+
+ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
+
+#: Distributions that provide the schedulers the project knows about.
+KNOWN_DISTRIBUTIONS: dict[str, str] = {
+    "local": "qcsc-prefect",
+    "slurm": "qcsc-prefect-slurm",
+    "miyabi": "qcsc-prefect-miyabi",
+    "fugaku": "qcsc-prefect-fugaku",
+}
+
+#: Core modules that implement hooks and are always registered.
+_CORE_PLUGINS = ("qcsc_prefect.blocks",)
+
+
+def build_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManager:
+    """Create a plugin manager with the hook specs, core plugins and installed plugins."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    for name in _CORE_PLUGINS:
+        pm.register(importlib.import_module(name), name)
+    if load_entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    pm.check_pending()
+    return pm
+
+
+class Registry:
+    """Typed access to the installed schedulers and their hooks.
+
+    Get the process-wide instance with :func:`get_registry`.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self.schedulers: dict[str, SchedulerInfo] = {}
+        dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+        for impl in pm.hook.qcsc_prefect_register_schedulers.get_hookimpls():
+            dist = dists.get(id(impl.plugin))
+            for info in impl.function() or []:
+                if info.name in self.schedulers:
+                    other = self.schedulers[info.name]
+                    raise ConfigurationError(
+                        f"scheduler target {info.name!r} is provided twice "
+                        f"({other.distribution or 'built-in'} and "
+                        f"{getattr(dist, 'project_name', impl.plugin_name)}); uninstall one"
+                    )
+                self.schedulers[info.name] = _with_dist(info, dist)
+
+    # -- lookup ----------------------------------------------------------------------
+
+    def scheduler(self, target: str) -> SchedulerInfo:
+        """Return the installed scheduler named ``target``.
+
+        Raises:
+            UnknownTargetError: Listing the installed targets and, for a known scheduler,
+                the distribution to install.
+        """
+        try:
+            return self.schedulers[target]
+        except KeyError:
+            installed = ", ".join(sorted(self.schedulers)) or "(none)"
+            hint = ""
+            if target in KNOWN_DISTRIBUTIONS:
+                hint = f"; install it with: pip install {KNOWN_DISTRIBUTIONS[target]}"
+            raise UnknownTargetError(
+                f"hpc_target {target!r} is not installed (installed targets: {installed}){hint}"
+            ) from None
+
+    def known_suffixes(self) -> set[str]:
+        """Script suffixes of installed and well-known schedulers."""
+        return {info.script_suffix for info in self.schedulers.values()} | {
+            ".pbs", ".pjm", ".slurm", ".sh"}
+
+    def block_types(self) -> list[type[Any]]:
+        """Every Prefect Block type contributed by core and plugins, without duplicates."""
+        seen: dict[str, type[Any]] = {}
+        for types in self.pm.hook.qcsc_prefect_block_types():
+            for block_type in types:
+                seen.setdefault(f"{block_type.__module__}.{block_type.__qualname__}", block_type)
+        return list(seen.values())
+
+    # -- targeted hooks ----------------------------------------------------------------
+
+    def render(self, job: JobSpec) -> str:
+        """Render ``job``'s script with its target's plugin."""
+        text = self.pm.hook.qcsc_prefect_render(job=job)
+        if text is None:
+            raise UnknownTargetError(f"no plugin renders scripts for target {job.target!r}")
+        return str(text)
+
+    def submit(self, job: JobSpec, script_path: Path) -> str:
+        """Submit and return the job id."""
+        job_id = self.pm.hook.qcsc_prefect_submit(job=job, script_path=script_path)
+        if not job_id:
+            raise SubmitError(f"the {job.target!r} plugin returned no job id for {script_path}")
+        return str(job_id)
+
+    def poll(self, target: str, job_ids: Sequence[str], options: Any) -> Mapping[str, JobStatus]:
+        """Poll many jobs in one plugin call."""
+        result = self.pm.hook.qcsc_prefect_poll(target=target, job_ids=list(job_ids),
+                                                options=options)
+        if result is None:
+            raise UnknownTargetError(f"no plugin polls jobs for target {target!r}")
+        return dict(result)
+
+    def cancel(self, target: str, job_ids: Sequence[str], options: Any) -> None:
+        """Cancel jobs."""
+        done = self.pm.hook.qcsc_prefect_cancel(target=target, job_ids=list(job_ids),
+                                                options=options)
+        if done is None:
+            raise UnknownTargetError(f"no plugin cancels jobs for target {target!r}")
+
+    def find_jobs(self, target: str, tag: str, options: Any) -> list[str] | None:
+        """Find jobs by submission tag, or ``None`` when the target cannot search."""
+        found = self.pm.hook.qcsc_prefect_find_jobs(target=target, tag=tag, options=options)
+        return None if found is None else [str(job_id) for job_id in found]
+
+
+def _with_dist(info: SchedulerInfo, dist: Any) -> SchedulerInfo:
+    from dataclasses import replace
+
+    if dist is None:
+        return replace(info, distribution=info.distribution or "qcsc-prefect")
+    return replace(info, distribution=dist.project_name, version=dist.version)
+
+
+@functools.lru_cache(maxsize=1)
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use from the installed plugins."""
+    return Registry(build_plugin_manager())
+
+
+def reset_registry() -> None:
+    """Forget the cached registry (tests that install or block plugins use this)."""
+    get_registry.cache_clear()

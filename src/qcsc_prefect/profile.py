@@ -1,0 +1,114 @@
+"""The scheduler-independent execution profile: how a command runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal, get_args
+
+from . import validation as check
+from .errors import ConfigurationError
+
+Launcher = Literal["single", "srun", "mpirun", "mpiexec", "mpiexec.hydra"]
+"""How the executable is started inside the job: directly, or under an MPI launcher."""
+
+LAUNCHERS: tuple[str, ...] = get_args(Launcher)
+
+#: Fields that ``execution_profile_overrides`` may change at run time.
+OVERRIDABLE_FIELDS: frozenset[str] = frozenset({
+    "num_nodes", "mpiprocs", "ompthreads", "walltime", "launcher",
+    "mpi_options", "modules", "pre_commands", "environments", "arguments",
+})
+
+
+@dataclass(frozen=True)
+class ExecutionProfile:
+    """How one command runs: resources, launcher, environment and arguments.
+
+    This is the scheduler-independent half of a job. A scheduler plugin turns it, together
+    with its own request (queue, project, target options), into a batch script.
+
+    Attributes:
+        command_key: Key of the command in the HPC profile's ``executable_map``.
+        num_nodes: Number of nodes (>= 1).
+        mpiprocs: MPI processes per node, or ``None`` for the scheduler default.
+        ompthreads: OpenMP threads per process; exported as ``OMP_NUM_THREADS``.
+        walltime: Wall-clock limit as ``HH:MM:SS``, or ``None`` for no limit.
+        launcher: ``"single"`` runs the executable directly; ``"srun"``, ``"mpirun"``,
+            ``"mpiexec"`` and ``"mpiexec.hydra"`` start it under that launcher.
+        mpi_options: Extra launcher options, each passed as one quoted word.
+        modules: Environment modules loaded with ``module load`` before the run.
+        pre_commands: Shell lines run before the executable, verbatim. This is the one
+            deliberate escape hatch for raw shell; everything else is quoted.
+        environments: Environment variables exported for the run (values are quoted).
+        arguments: Arguments passed to the executable, each as one quoted word.
+
+    Raises:
+        ConfigurationError: If a field is invalid; the message names the field.
+    """
+
+    command_key: str
+    num_nodes: int = 1
+    mpiprocs: int | None = None
+    ompthreads: int | None = None
+    walltime: str | None = None
+    launcher: Launcher = "single"
+    mpi_options: list[str] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)
+    pre_commands: list[str] = field(default_factory=list)
+    environments: dict[str, str] = field(default_factory=dict)
+    arguments: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        where = "ExecutionProfile"
+        if not self.command_key:
+            raise ConfigurationError(f"{where}: command_key: empty; name the command to run")
+        check.check(where, "num_nodes", check.positive, self.num_nodes)
+        check.check(where, "mpiprocs", check.positive, self.mpiprocs, optional=True)
+        check.check(where, "ompthreads", check.positive, self.ompthreads, optional=True)
+        object.__setattr__(self, "walltime",
+                           check.check(where, "walltime", check.walltime, self.walltime))
+        if self.launcher not in LAUNCHERS:
+            raise ConfigurationError(
+                f"{where}: launcher: {self.launcher!r} is unknown; use one of {', '.join(LAUNCHERS)}"
+            )
+        for name in ("mpi_options", "modules", "pre_commands", "arguments"):
+            value = [str(v) for v in getattr(self, name)]
+            object.__setattr__(self, name, check.check(where, name, check.no_newlines, value)
+                               if name != "arguments" else value)
+        object.__setattr__(self, "environments",
+                           check.check(where, "environments", check.env_names, self.environments))
+
+    @property
+    def walltime_seconds(self) -> int | None:
+        """The walltime in seconds, or ``None`` when no limit is set."""
+        return check.walltime_seconds(self.walltime) if self.walltime else None
+
+    @property
+    def total_processes(self) -> int:
+        """Processes across all nodes (``num_nodes * mpiprocs``, at least 1)."""
+        return self.num_nodes * (self.mpiprocs or 1)
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> ExecutionProfile:
+        """Return a copy with allow-listed fields replaced.
+
+        Raises:
+            ConfigurationError: If a key is not overridable or a new value is invalid.
+        """
+        if not overrides:
+            return self
+        unknown = sorted(set(overrides) - OVERRIDABLE_FIELDS)
+        if unknown:
+            raise ConfigurationError(
+                f"execution_profile_overrides: unknown key(s) {', '.join(map(repr, unknown))}; "
+                f"overridable keys are {', '.join(sorted(OVERRIDABLE_FIELDS))}"
+            )
+        try:
+            return replace(self, **overrides)
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                str(exc).replace("ExecutionProfile:", "execution_profile_overrides:", 1)
+            ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data view, for artifacts and records."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

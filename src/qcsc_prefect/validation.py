@@ -1,0 +1,106 @@
+"""Field checks shared by the blocks, :class:`ExecutionProfile` and the plugins.
+
+Each check takes the value and returns it (normalised) or raises :class:`ValueError` whose
+message says what is wrong and how to write it instead. Callers add the field name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import ConfigurationError
+
+_WALLTIME = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Scheduler directive values (queue, project, job name) end up after "#SBATCH --x=" or "#PBS -q";
+# a blank, quote or newline there would split or end the directive.
+_DIRECTIVE_VALUE = re.compile(r"^[A-Za-z0-9_.,:@+/=%-]+$")
+_ARTIFACT_KEY = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def walltime(value: str | None) -> str | None:
+    """Accept ``HH:MM:SS`` (hours may exceed 24) or ``None`` for no limit."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _WALLTIME.match(value.strip()):
+        raise ValueError(f"{value!r} is not HH:MM:SS; write e.g. '01:30:00' for 90 minutes")
+    return value.strip()
+
+
+def walltime_seconds(value: str) -> int:
+    """Convert a checked ``HH:MM:SS`` walltime to seconds."""
+    hours, minutes, seconds = (int(part) for part in value.split(":"))
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def positive(value: int | None, *, optional: bool = False) -> int | None:
+    """Accept an integer >= 1 (or ``None`` when ``optional``)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{value!r} is not a positive integer; use 1 or more")
+    return value
+
+
+def env_names(environments: Mapping[str, str]) -> dict[str, str]:
+    """Environment variable names must be shell identifiers; values may be anything."""
+    for name in environments:
+        if not _ENV_NAME.match(name):
+            raise ValueError(
+                f"{name!r} is not a valid environment variable name; "
+                "use letters, digits and '_', not starting with a digit"
+            )
+    return {str(k): str(v) for k, v in environments.items()}
+
+
+def no_newlines(values: Iterable[str]) -> list[str]:
+    """List entries that become one shell word or line each must not contain newlines."""
+    out = list(values)
+    for item in out:
+        if "\n" in item or "\r" in item:
+            raise ValueError(f"{item!r} contains a line break; give one entry per item")
+    return out
+
+
+def directive_value(value: str) -> str:
+    """Queue, project and job names go into scheduler directives: no blanks or quotes."""
+    if value and not _DIRECTIVE_VALUE.match(value):
+        raise ValueError(
+            f"{value!r} contains characters a scheduler directive cannot hold "
+            "(blanks, quotes, newlines, '#', ';'); use letters, digits and . _ - : @ + /"
+        )
+    return value
+
+
+def artifact_key(value: str) -> str:
+    """Prefect artifact keys are lowercase words joined by dashes."""
+    if not _ARTIFACT_KEY.match(value):
+        raise ValueError(f"{value!r} is not a Prefect artifact key; use lowercase letters, "
+                         "digits and dashes, e.g. 'hpc-job-metrics'")
+    return value
+
+
+def explain(error: ValidationError, *, where: str) -> ConfigurationError:
+    """Turn a pydantic error into one :class:`ConfigurationError` naming each bad field."""
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "(value)"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field; remove it or check its spelling"
+        elif item["type"] == "missing":
+            message = "required field is missing; set it"
+        parts.append(f"{field}: {message}")
+    return ConfigurationError(f"{where}: " + "; ".join(parts))
+
+
+def check(where: str, field: str, checker: Any, value: Any, **kwargs: Any) -> Any:
+    """Run ``checker(value)`` and re-raise its ValueError as a ConfigurationError naming the field."""
+    try:
+        return checker(value, **kwargs)
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}: {field}: {exc}") from None
