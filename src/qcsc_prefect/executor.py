@@ -12,7 +12,7 @@ from .blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
 from .context import run_sync
 from .errors import ConfigurationError, ExecutableNotFoundError
 from .jobs import JobResult
-from .lifecycle import run_job
+from .lifecycle import default_job_name, run_job
 from .plugins import get_registry
 from .profile import ExecutionProfile
 from .scheduler import TargetOptions
@@ -46,6 +46,11 @@ class ResolvedJob:
     executable: str
     options: TargetOptions
     command_name: str
+
+    @property
+    def job_name(self) -> str:
+        """Default scheduler job name: derived from the command name."""
+        return default_job_name(self.command_name)
 
 
 def select_target(hpc: HPCProfileBlock, profile: ExecutionProfileBlock, *,
@@ -314,7 +319,8 @@ async def run_job_from_blocks(
         script_filename=build_scheduler_script_filename(script_filename, target.hpc_target),
         exec_profile=resolved.exec_profile, executable=resolved.executable,
         queue=target.queue_name, project=target.project, options=resolved.options,
-        job_name=job_name or fugaku_job_name, watch_poll_interval=watch_poll_interval,
+        job_name=job_name or fugaku_job_name or resolved.job_name,
+        watch_poll_interval=watch_poll_interval,
         timeout_seconds=timeout_seconds, metrics_artifact_key=metrics_artifact_key,
         reattach=reattach)
 

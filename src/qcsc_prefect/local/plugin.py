@@ -82,11 +82,15 @@ class LocalScheduler(SchedulerPlugin):
             (root / "tags").mkdir(exist_ok=True)
             (root / "tags" / job.tag).write_text(job_id)
         # The runner double-forks; this process only waits for the first fork to exit.
-        proc = subprocess.run([sys.executable, "-I", str(RUNNER), str(job_dir)],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=30, check=False)
+        # No pipes: the detached runner would hold them open until the job ends.
+        runner_log = job_dir / "runner.log"
+        with open(runner_log, "wb") as log:
+            proc = subprocess.run([sys.executable, "-I", str(RUNNER), str(job_dir)],
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                  timeout=30, check=False)
         if proc.returncode != 0 or not (job_dir / "runner.pid").exists():
-            raise SubmitError(f"local runner did not start for job {job_id}: {proc.stderr.strip()}")
+            raise SubmitError(f"local runner did not start for job {job_id}: "
+                              f"{runner_log.read_text().strip()[-500:]}")
         return job_id
 
     def poll(self, job_ids: Sequence[str], options: Any) -> Mapping[str, JobStatus]:

@@ -36,8 +36,10 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _daemonize(job_dir: Path) -> None:
     """Fork twice so the runner is re-parented to init; the first child records its pid."""
-    if os.fork() > 0:
-        os._exit(0)  # the submitter waits for this exit
+    child = os.fork()
+    if child > 0:  # the submitter waits for this exit, which follows runner.pid being written
+        _, status = os.waitpid(child, 0)
+        os._exit(os.waitstatus_to_exitcode(status))
     os.setsid()
     pid = os.fork()
     if pid > 0:

@@ -1,0 +1,1 @@
+pytest_plugins = ["qcsc_prefect.testing.fixtures"]

@@ -1,0 +1,349 @@
+"""The scheduler contract: behaviour every scheduler plugin must show.
+
+Subclass :class:`SchedulerContract` in a plugin's tests, name the subclass ``Test...`` and
+provide the ``contract_target`` fixture; run it against the plugin's simulator or a real
+scheduler. The root ``conftest.py`` must load ``qcsc_prefect.testing.fixtures``::
+
+    from qcsc_prefect.testing import ContractTarget, SchedulerContract
+
+    class TestMySchedContract(SchedulerContract):
+        @pytest.fixture
+        def contract_target(self, tmp_path):
+            return ContractTarget(target="mysched", work_dir=tmp_path, queue="debug")
+
+Every test runs real jobs through the plugin's hooks and core's lifecycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..errors import ConfigurationError, JobTimeoutError
+from ..executor import build_scheduler_script_filename
+from ..jobs import JobState, JobStatus, exit_status_of
+from ..lifecycle import plan_job, render_job, run_job, write_script_file
+from ..plugins import get_registry
+from ..profile import ExecutionProfile
+from ..records import RECORD_DIR, load_record
+from .fixtures import HookRecorder
+
+HOSTILE = ["it's", 'say "hi"', "$HOME", "`id`", "a;b|c&d", "two  spaces", "*", "", "tab\there"]
+
+
+@dataclass(frozen=True)
+class ContractTarget:
+    """How the contract reaches one scheduler target.
+
+    Attributes:
+        target: The ``hpc_target`` under test.
+        work_dir: A directory the scheduler's jobs can read and write.
+        options: Target options for every job.
+        queue: Queue/partition for every job.
+        project: Project/account for every job.
+        poll_interval: Seconds between polls in the tests.
+        pending_options: Extra target options that keep a job pending (for cancel-while-
+            pending), or ``None`` if the target has no pending phase to test.
+        concurrency: How many jobs the concurrency test runs from one flow.
+        finish_timeout: Seconds a trivial job may take to finish.
+        extra: Free-form values for a subclass's own tests.
+    """
+
+    target: str
+    work_dir: Path
+    options: Mapping[str, Any] = field(default_factory=dict)
+    queue: str = ""
+    project: str = ""
+    poll_interval: float = 0.5
+    pending_options: Mapping[str, Any] | None = None
+    concurrency: int = 50
+    finish_timeout: float = 120.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def shell_profile(snippet: str, *args: str, **fields: Any) -> ExecutionProfile:
+    """A profile that runs ``bash -c snippet args...``."""
+    return ExecutionProfile(command_key="bash", arguments=["-c", snippet, "contract", *args],
+                            **fields)
+
+
+class SchedulerContract:
+    """Behaviour every scheduler plugin must show. See the module docstring."""
+
+    @pytest.fixture
+    def contract_target(self) -> ContractTarget:
+        raise NotImplementedError("provide a contract_target fixture in your subclass")
+
+    # -- helpers --------------------------------------------------------------------
+
+    def run(self, t: ContractTarget, snippet: str, *args: str, name: str = "job",
+            timeout_seconds: float | None = None, **fields: Any) -> Any:
+        """``run_job`` coroutine for a ``bash -c`` snippet on the target."""
+        return run_job(
+            target=t.target, work_dir=t.work_dir,
+            script_filename=build_scheduler_script_filename(name, t.target),
+            exec_profile=shell_profile(snippet, *args, **fields), executable="bash",
+            queue=t.queue, project=t.project, options=t.options,
+            watch_poll_interval=t.poll_interval,
+            timeout_seconds=timeout_seconds or t.finish_timeout,
+            metrics_artifact_key="contract-job")
+
+    def submit(self, t: ContractTarget, snippet: str, name: str,
+               options: Mapping[str, Any] | None = None) -> str:
+        """Submit directly through the hooks; returns the job id."""
+        planned = plan_job(
+            target=t.target, work_dir=t.work_dir,
+            script_filename=build_scheduler_script_filename(name, t.target),
+            exec_profile=shell_profile(snippet), executable="bash", queue=t.queue,
+            project=t.project, options={**t.options, **(options or {})})
+        text = render_job(planned.spec)
+        path = write_script_file(work_dir=t.work_dir, filename=planned.spec.script_path.name,
+                                 text=text)
+        return get_registry().submit(planned.spec, path)
+
+    def poll_until(self, t: ContractTarget, job_ids: Iterable[str],
+                   done: Callable[[Mapping[str, JobStatus]], bool],
+                   extra_ids: Iterable[str] = ()) -> Mapping[str, JobStatus]:
+        """Poll (one hook call per round, with every id) until ``done``."""
+        ids = [*job_ids, *extra_ids]
+        options = get_registry().scheduler(t.target).validate_options(t.options)
+        deadline = time.monotonic() + t.finish_timeout
+        while True:
+            statuses = get_registry().poll(t.target, ids, options)
+            if done(statuses):
+                return statuses
+            assert time.monotonic() < deadline, f"jobs did not get there in time: {statuses}"
+            time.sleep(t.poll_interval)
+
+    def cancel(self, t: ContractTarget, job_ids: list[str]) -> None:
+        options = get_registry().scheduler(t.target).validate_options(t.options)
+        get_registry().cancel(t.target, job_ids, options)
+
+    # -- exit codes -----------------------------------------------------------------
+
+    async def test_exit_zero_completes_and_captures_output(self, contract_target: ContractTarget
+                                                           ) -> None:
+        result = await self.run(contract_target, "echo to-stdout; echo to-stderr >&2")
+        assert result.state is JobState.COMPLETED
+        assert result.exit_status == 0
+        assert result.ok
+        assert "to-stdout" in result.stdout_path.read_text()
+        assert "to-stderr" in result.stderr_path.read_text()
+
+    async def test_nonzero_exit_is_failed_with_its_code(self, contract_target: ContractTarget
+                                                        ) -> None:
+        result = await self.run(contract_target, "echo before; exit 3")
+        assert result.state is JobState.FAILED
+        assert result.exit_status == 3
+        assert not result.ok
+
+    async def test_arguments_and_environment_reach_the_job_verbatim(
+            self, contract_target: ContractTarget) -> None:
+        snippet = 'for a in "$@"; do printf "[%s]\\n" "$a"; done; printf "<%s>\\n" "$WEIRD"'
+        result = await self.run(contract_target, snippet, *HOSTILE,
+                                environments={"WEIRD": "it's $HOME `id` \"q\""})
+        assert result.ok, result
+        lines = result.stdout_path.read_text().splitlines()
+        assert lines[: len(HOSTILE)] == [f"[{a}]" for a in HOSTILE]
+        assert lines[len(HOSTILE)] == "<it's $HOME `id` \"q\">"
+
+    async def test_two_jobs_in_one_work_dir_keep_their_own_logs(
+            self, contract_target: ContractTarget) -> None:
+        first, second = await asyncio.gather(
+            self.run(contract_target, "echo first", name="one"),
+            self.run(contract_target, "echo second", name="two"))
+        assert first.stdout_path != second.stdout_path
+        assert first.stdout_path.read_text().strip().endswith("first")
+        assert second.stdout_path.read_text().strip().endswith("second")
+
+    # -- batched polling ------------------------------------------------------------
+
+    def test_poll_reports_many_ids_in_one_call(self, contract_target: ContractTarget) -> None:
+        t = contract_target
+        codes = {self.submit(t, f"exit {code}", f"many{code}"): code for code in (0, 1, 2)}
+        unknown = "987654321"
+        final = self.poll_until(
+            t, codes, lambda s: all(j in s and s[j].state.is_terminal for j in codes),
+            extra_ids=[unknown])
+        for job_id, code in codes.items():
+            assert final[job_id].state is (JobState.COMPLETED if code == 0 else JobState.FAILED)
+            assert exit_status_of(final[job_id]) == code
+        assert unknown not in final or final[unknown].state is JobState.UNKNOWN
+
+    def test_unknown_ids_are_never_reported_finished(self, contract_target: ContractTarget
+                                                     ) -> None:
+        options = get_registry().scheduler(contract_target.target).validate_options(
+            contract_target.options)
+        statuses = get_registry().poll(contract_target.target, ["987654321", "987654322"],
+                                       options)
+        for status in statuses.values():
+            assert status.state is JobState.UNKNOWN
+
+    async def test_concurrent_jobs_share_one_poll_per_interval(
+            self, contract_target: ContractTarget, hook_recorder: HookRecorder,
+            prefect_api: str) -> None:
+        from prefect import flow
+
+        t = contract_target
+
+        go = t.work_dir / "GO"
+        # Every job waits for GO, so all of them are in flight together. GO appears once
+        # one poll call has asked about all of them (or at the deadline, failing below).
+        wait_go = f"for _ in $(seq 3000); do [ -e {go} ] && break; sleep 0.1; done; "
+
+        async def release_when_all_polled_together() -> None:
+            deadline = time.monotonic() + t.finish_timeout
+            while time.monotonic() < deadline and not any(
+                    len(c.job_ids) == t.concurrency for c in hook_recorder.polls_of(t.target)):
+                await asyncio.sleep(0.05)
+            go.touch()
+
+        @flow(name="contract-concurrency")
+        async def many() -> list[Any]:
+            release = asyncio.ensure_future(release_when_all_polled_together())
+            results = await asyncio.gather(*(
+                self.run(t, wait_go + f"exit {i % 3}", name=f"conc{i}")
+                for i in range(t.concurrency)))
+            await release
+            return results
+
+        started = time.monotonic()
+        results = await many()
+        elapsed = time.monotonic() - started
+        assert [r.exit_status for r in results] == [i % 3 for i in range(t.concurrency)]
+        polls = hook_recorder.polls_of(t.target)
+        assert polls, "no poll calls were made"
+        gaps = [b.at - a.at for a, b in zip(polls, polls[1:])]
+        # One call per interval for all jobs: never two calls closer than the interval...
+        assert min(gaps, default=t.poll_interval) >= 0.9 * t.poll_interval, gaps
+        # ...so the number of calls is bounded by time, not by the number of jobs...
+        assert len(polls) <= elapsed / t.poll_interval + 2
+        # ...and the calls really were batched: one call asked about every job at once.
+        assert max(len(c.job_ids) for c in polls) == t.concurrency, [len(c.job_ids) for c in polls]
+
+    # -- cancellation ---------------------------------------------------------------
+
+    def test_cancel_running_job(self, contract_target: ContractTarget) -> None:
+        t = contract_target
+        job_id = self.submit(t, "echo started; sleep 300", "cancel-running")
+        self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state is JobState.RUNNING)
+        self.cancel(t, [job_id])
+        final = self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state.is_terminal)
+        assert final[job_id].state is JobState.CANCELLED
+        assert exit_status_of(final[job_id]) != 0
+
+    def test_cancel_pending_job(self, contract_target: ContractTarget) -> None:
+        t = contract_target
+        if t.pending_options is None:
+            pytest.skip(f"{t.target} has no pending phase to cancel")
+        job_id = self.submit(t, "echo should-not-run", "cancel-pending", t.pending_options)
+        self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state is JobState.PENDING)
+        self.cancel(t, [job_id])
+        final = self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state.is_terminal)
+        assert final[job_id].state is JobState.CANCELLED
+        assert exit_status_of(final[job_id]) == -1
+
+    def test_cancel_of_finished_or_unknown_job_is_not_an_error(
+            self, contract_target: ContractTarget) -> None:
+        t = contract_target
+        job_id = self.submit(t, "true", "cancel-finished")
+        self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state.is_terminal)
+        self.cancel(t, [job_id, "987654321"])
+        final = self.poll_until(t, [job_id], lambda s: job_id in s)
+        assert final[job_id].state is JobState.COMPLETED
+
+    async def test_timeout_cancels_the_job(self, contract_target: ContractTarget,
+                                           hook_recorder: HookRecorder) -> None:
+        t = contract_target
+        with pytest.raises(JobTimeoutError) as caught:
+            await self.run(t, "sleep 300", name="timeout", timeout_seconds=3 * t.poll_interval)
+        job_id = caught.value.job_id
+        assert any(job_id in c.job_ids for c in hook_recorder.cancels)
+        final = self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state.is_terminal)
+        assert final[job_id].state is JobState.CANCELLED
+
+    async def test_task_cancellation_cancels_the_job(self, contract_target: ContractTarget,
+                                                     hook_recorder: HookRecorder) -> None:
+        t = contract_target
+        task = asyncio.ensure_future(self.run(t, "sleep 300", name="cancelled-task"))
+        while not hook_recorder.polls_of(t.target):
+            await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert hook_recorder.cancels, "cancelling the waiting task must cancel the job"
+        job_id = hook_recorder.cancels[-1].job_ids[0]
+        final = self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state.is_terminal)
+        assert final[job_id].state is JobState.CANCELLED
+
+    # -- reattach -------------------------------------------------------------------
+
+    async def test_restart_reattaches_instead_of_resubmitting(
+            self, contract_target: ContractTarget, hook_recorder: HookRecorder) -> None:
+        """A process killed while waiting leaves a record; the rerun waits on the same job."""
+        t = contract_target
+        script = textwrap.dedent(f"""
+            import asyncio
+            from pathlib import Path
+            from qcsc_prefect.testing.contract import ContractTarget, SchedulerContract
+            t = ContractTarget(target={t.target!r}, work_dir=Path({str(t.work_dir)!r}),
+                               options={dict(t.options)!r}, queue={t.queue!r},
+                               project={t.project!r}, poll_interval={t.poll_interval!r})
+            asyncio.run(SchedulerContract().run(t, "sleep 4; echo survived", name="reattach"))
+        """)
+        child = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+        records = t.work_dir / RECORD_DIR
+        deadline = time.monotonic() + t.finish_timeout
+        record = None
+        while record is None or record.job_id is None:
+            assert time.monotonic() < deadline, "the child never recorded its submission"
+            assert child.poll() is None, "the child exited before it was killed"
+            found = sorted(records.glob("reattach*.json")) if records.exists() else []
+            record = load_record(found[0]) if found else None
+            time.sleep(0.1)
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        result = await self.run(t, "sleep 4; echo survived", name="reattach")
+        assert result.job_id == record.job_id
+        assert hook_recorder.submits == [], "the rerun submitted a second job"
+        assert result.ok
+        assert "survived" in result.stdout_path.read_text()
+
+    # -- bad input ------------------------------------------------------------------
+
+    def test_unknown_target_option_is_refused_by_name(self, contract_target: ContractTarget
+                                                      ) -> None:
+        t = contract_target
+        with pytest.raises(ConfigurationError, match="no_such_option"):
+            plan_job(target=t.target, work_dir=t.work_dir, script_filename="x",
+                     exec_profile=shell_profile("true"), executable="bash", queue=t.queue,
+                     project=t.project, options={**t.options, "no_such_option": 1})
+
+    def test_bad_queue_value_is_refused_by_name(self, contract_target: ContractTarget) -> None:
+        t = contract_target
+        with pytest.raises(ConfigurationError, match="queue"):
+            plan_job(target=t.target, work_dir=t.work_dir, script_filename="x",
+                     exec_profile=shell_profile("true"), executable="bash",
+                     queue="debug\n#SBATCH --x", project=t.project, options=t.options)
+
+    def test_broken_pre_command_is_refused_before_submission(
+            self, contract_target: ContractTarget, hook_recorder: HookRecorder) -> None:
+        t = contract_target
+        planned = plan_job(target=t.target, work_dir=t.work_dir, script_filename="x",
+                           exec_profile=shell_profile("true", pre_commands=["if then fi ("]),
+                           executable="bash", queue=t.queue, project=t.project,
+                           options=t.options)
+        with pytest.raises(ConfigurationError, match="pre_commands"):
+            render_job(planned.spec)
+        assert hook_recorder.submits == []
