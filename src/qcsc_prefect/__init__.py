@@ -42,7 +42,7 @@ from .executor import (
 )
 from .hookspecs import hookimpl
 from .jobs import JobResult, JobSpec, JobState, JobStatus
-from .lifecycle import run_job, write_script_file
+from .lifecycle import run_job, wait_for_job, write_script_file
 from .plugins import get_registry
 from .profile import ExecutionProfile
 from .scheduler import SchedulerInfo, SchedulerPlugin, TargetOptions
@@ -82,5 +82,6 @@ __all__ = [
     "run_job",
     "run_job_from_blocks",
     "run_job_from_blocks_sync",
+    "wait_for_job",
     "write_script_file",
 ]

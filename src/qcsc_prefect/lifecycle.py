@@ -22,7 +22,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -230,8 +230,13 @@ async def run_job(
                            current_flow_run_id() or "standalone")
     with _claim(rec_file, script_filename):
         sub = await _submit_or_reattach(planned, rec_file, registry, log, reattach=reattach)
-        final = await _wait(sub, planned.info, registry, log, watch_poll_interval,
-                            timeout_seconds)
+        streams = {"stdout": sub.spec.stdout_path}
+        if sub.spec.stderr_path != sub.spec.stdout_path:
+            streams["stderr"] = sub.spec.stderr_path
+        final = await wait_for_job(
+            target=target, job_id=sub.job_id, options=sub.spec.options,
+            watch_poll_interval=watch_poll_interval, timeout_seconds=timeout_seconds,
+            log_files=streams, on_cancel=lambda state: _finish(sub, state))
         finished_at = datetime.now(timezone.utc)
         result = planned.info.result_type(
             job_id=sub.job_id, exit_status=exit_status_of(final), state=final.state,
@@ -306,7 +311,7 @@ async def _submit_or_reattach(planned: PlannedJob, rec_file: Path, registry: Reg
             raise asyncio.CancelledError() from None
         record.job_id, record.submitted_at = job_id, utcnow()
         save_record(rec_file, record)
-        if await _cancel(registry, spec, job_id, log):
+        if await _cancel(registry, spec.target, spec.options, job_id, log):
             _finish_record(rec_file, record, "CANCELLED")
         raise
     except SchedulerCommandError as exc:
@@ -366,7 +371,7 @@ async def _supersede(earlier: SubmissionRecord, rec_file: Path, spec: JobSpec,
     if earlier.job_id and earlier.target == spec.target:
         log.warning("the job's configuration changed since %s job %s was submitted; "
                     "cancelling it before submitting the new one", spec.target, earlier.job_id)
-        await _cancel(registry, spec, earlier.job_id, log)
+        await _cancel(registry, spec.target, spec.options, earlier.job_id, log)
     elif earlier.job_id:
         log.warning("an unfinished %s job %s from an earlier attempt is not cancelled because "
                     "the target changed to %s; cancel it by hand if it is still queued",
@@ -374,44 +379,80 @@ async def _supersede(earlier: SubmissionRecord, rec_file: Path, spec: JobSpec,
     _finish_record(rec_file, earlier, "SUPERSEDED")
 
 
-async def _wait(sub: _Submission, info: SchedulerInfo, registry: Registry, log: Logger,
-                interval: float, timeout_seconds: float | None) -> JobStatus:
-    spec = sub.spec
-    streams = {"stdout": spec.stdout_path}
-    if spec.stderr_path != spec.stdout_path:
-        streams["stderr"] = spec.stderr_path
-    follower = LogFollower(log, streams, prefix=f"{spec.target} job {sub.job_id} ")
-    poller = shared_poller(spec.target, spec.options, registry.poll,
-                           min_interval=info.min_poll_interval)
-    watching = _watch_until_final(poller, sub.job_id, interval, info, follower, log)
+async def wait_for_job(
+    *,
+    target: str,
+    job_id: str,
+    options: Mapping[str, Any] | BaseModel | None = None,
+    watch_poll_interval: float = 10.0,
+    timeout_seconds: float | None = None,
+    log_files: Mapping[str, Path] | None = None,
+    on_cancel: Callable[[str], None] | None = None,
+) -> JobStatus:
+    """Wait for a submitted job to finish, through the process-wide shared poller.
+
+    The job is polled together with every other job of the same target that this process
+    waits on. While waiting, new lines of ``log_files`` go to the run log. When
+    ``timeout_seconds`` passes the job is cancelled, the cancel is confirmed, and
+    :class:`JobTimeoutError` is raised; when the waiting task is cancelled or waiting fails
+    the job is cancelled and the error re-raised. No job is left running behind a caller
+    that stopped waiting.
+
+    Args:
+        target: Scheduler target name.
+        job_id: The scheduler's job id.
+        options: The target options the job was submitted with.
+        watch_poll_interval: Seconds between polls (shared with other waiters).
+        timeout_seconds: Maximum wait; ``None`` waits until the job finishes.
+        log_files: Files to stream into the run log, by label (``{"stdout": path}``).
+        on_cancel: Called with the state reached when this function cancelled the job
+            (``"CANCELLED"``, ``"CANCEL_REQUESTED"`` if unconfirmed); not called when the
+            cancel request itself failed.
+
+    Returns:
+        The job's final status.
+
+    Raises:
+        JobTimeoutError: ``timeout_seconds`` passed; the job was cancelled.
+        JobLostError: The scheduler stopped reporting the job.
+        PollError: The status command kept failing.
+    """
+    registry = get_registry()
+    info = registry.scheduler(target)
+    opts = info.validate_options(options)
+    log = run_logger()
+    follower = LogFollower(log, dict(log_files or {}), prefix=f"{target} job {job_id} ")
+    poller = shared_poller(target, opts, registry.poll, min_interval=info.min_poll_interval)
+
+    def watching() -> Any:
+        return _watch_until_final(poller, job_id, watch_poll_interval, info, follower, log)
+
     try:
-        final = await asyncio.wait_for(watching, timeout_seconds)
+        final = await asyncio.wait_for(watching(), timeout_seconds)
     except asyncio.TimeoutError:
         log.warning("%s job %s did not finish within timeout_seconds=%s; cancelling it",
-                    spec.target, sub.job_id, timeout_seconds)
-        state = "TIMEOUT_CANCEL_FAILED"
-        if await _cancel(registry, spec, sub.job_id, log):
-            confirm = max(3 * interval, 10.0)
+                    target, job_id, timeout_seconds)
+        state = "CANCEL_FAILED"
+        if await _cancel(registry, target, opts, job_id, log):
+            state = "CANCEL_REQUESTED"
+            confirm = max(3 * watch_poll_interval, 10.0)
             try:
-                status = await asyncio.wait_for(
-                    _watch_until_final(poller, sub.job_id, interval, info, follower, log),
-                    confirm)
-                state = status.state.value
+                state = (await asyncio.wait_for(watching(), confirm)).state.value
             except (asyncio.TimeoutError, JobLostError):
-                state = "CANCEL_REQUESTED"
+                pass
+            if on_cancel:
+                on_cancel(state)
         follower.pump(final=True)
-        _finish(sub, state)
         raise JobTimeoutError(
-            f"{spec.target} job {sub.job_id} did not finish within {timeout_seconds} s and was "
-            f"cancelled (state after cancel: {state})", job_id=sub.job_id,
-            target=spec.target) from None
+            f"{target} job {job_id} did not finish within {timeout_seconds} s and was "
+            f"cancelled (state after cancel: {state})", job_id=job_id, target=target) from None
     except BaseException as exc:
         # Task cancelled (flow cancelled or timed out by Prefect), poll failures, job lost:
         # do not leave the job running behind us.
-        log.warning("stopped waiting for %s job %s (%s); cancelling it", spec.target,
-                    sub.job_id, type(exc).__name__)
-        if await _cancel(registry, spec, sub.job_id, log):
-            _finish(sub, "CANCELLED")
+        log.warning("stopped waiting for %s job %s (%s); cancelling it", target, job_id,
+                    type(exc).__name__)
+        if await _cancel(registry, target, opts, job_id, log) and on_cancel:
+            on_cancel("CANCEL_REQUESTED")
         follower.pump(final=True)
         raise
     follower.pump(final=True)
@@ -446,18 +487,18 @@ async def _watch_until_final(poller: Any, job_id: str, interval: float, info: Sc
         poller.unwatch(watch)
 
 
-async def _cancel(registry: Registry, spec: JobSpec, job_id: str, log: Logger) -> bool:
+async def _cancel(registry: Registry, target: str, options: Any, job_id: str,
+                  log: Logger) -> bool:
     """Ask the scheduler to cancel; survives a further cancellation of the caller."""
-    request = asyncio.ensure_future(
-        asyncio.to_thread(registry.cancel, spec.target, [job_id], spec.options))
+    request = asyncio.ensure_future(asyncio.to_thread(registry.cancel, target, [job_id], options))
     try:
         await asyncio.shield(request)
     except asyncio.CancelledError:
         raise  # the request still completes in its thread
     except Exception as exc:
-        log.error("could not cancel %s job %s: %s; cancel it by hand", spec.target, job_id, exc)
+        log.error("could not cancel %s job %s: %s; cancel it by hand", target, job_id, exc)
         return False
-    log.warning("cancel requested for %s job %s", spec.target, job_id)
+    log.warning("cancel requested for %s job %s", target, job_id)
     return True
 
 
