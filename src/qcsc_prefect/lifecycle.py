@@ -14,6 +14,7 @@ logs) -> result -> artifacts. On top of that it guarantees:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -436,10 +437,8 @@ async def wait_for_job(
         if await _cancel(registry, target, opts, job_id, log):
             state = "CANCEL_REQUESTED"
             confirm = max(3 * watch_poll_interval, 10.0)
-            try:
+            with contextlib.suppress(asyncio.TimeoutError, JobLostError):
                 state = (await asyncio.wait_for(watching(), confirm)).state.value
-            except (asyncio.TimeoutError, JobLostError):
-                pass
             if on_cancel:
                 on_cancel(state)
         follower.pump(final=True)
@@ -477,11 +476,12 @@ async def _watch_until_final(poller: Any, job_id: str, interval: float, info: Sc
                         job_id=job_id, target=info.name)
                 continue
             unknown_since = None
-            if status.state is not last_state:
-                log.info("%s job %s is %s%s", info.name, job_id, status.state.value,
+            state: JobState = status.state
+            if state is not last_state:
+                log.info("%s job %s is %s%s", info.name, job_id, state.value,
                          f" ({status.reason})" if status.reason else "")
-                last_state = status.state
-            if status.state.is_terminal:
+                last_state = state
+            if state.is_terminal:
                 return status
     finally:
         poller.unwatch(watch)

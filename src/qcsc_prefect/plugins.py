@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -55,10 +56,31 @@ class Registry:
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
         self.schedulers: dict[str, SchedulerInfo] = {}
-        dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
-        for impl in pm.hook.qcsc_prefect_register_schedulers.get_hookimpls():
+        self._collect()
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register a plugin object in-process (no entry point), e.g. in tests or notebooks."""
+        self.pm.register(plugin, name)
+        self.pm.check_pending()
+        try:
+            self._collect()
+        except ConfigurationError:
+            self.pm.unregister(plugin)
+            self._collect()
+            raise
+
+    def unregister(self, plugin: object) -> None:
+        """Remove a plugin registered with :meth:`register`."""
+        self.pm.unregister(plugin)
+        self._collect()
+
+    def _collect(self) -> None:
+        self.schedulers = {}
+        dists = {id(plugin): dist for plugin, dist in self.pm.list_plugin_distinfo()}
+        for impl in self.pm.hook.qcsc_prefect_register_schedulers.get_hookimpls():
             dist = dists.get(id(impl.plugin))
-            for info in impl.function() or []:
+            infos = cast("list[SchedulerInfo]", impl.function() or [])
+            for info in infos:
                 if info.name in self.schedulers:
                     other = self.schedulers[info.name]
                     raise ConfigurationError(
@@ -139,8 +161,6 @@ class Registry:
 
 
 def _with_dist(info: SchedulerInfo, dist: Any) -> SchedulerInfo:
-    from dataclasses import replace
-
     if dist is None:
         return replace(info, distribution=info.distribution or "qcsc-prefect")
     return replace(info, distribution=dist.project_name, version=dist.version)

@@ -37,9 +37,9 @@ class Watch:
         self.interval = interval
         self._loop = loop
         self._event = asyncio.Event()
-        self._latest: JobStatus | None | BaseException = None
+        self._latest: JobStatus | BaseException | None = None
 
-    def _deliver(self, item: JobStatus | None | BaseException) -> bool:
+    def _deliver(self, item: JobStatus | BaseException | None) -> bool:
         """Called from the poller thread; False when the waiter's loop is gone."""
         self._latest = item
         try:

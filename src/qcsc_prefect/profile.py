@@ -69,7 +69,8 @@ class ExecutionProfile:
                            check.check(where, "walltime", check.walltime, self.walltime))
         if self.launcher not in LAUNCHERS:
             raise ConfigurationError(
-                f"{where}: launcher: {self.launcher!r} is unknown; use one of {', '.join(LAUNCHERS)}"
+                f"{where}: launcher: {self.launcher!r} is unknown; "
+                f"use one of {', '.join(LAUNCHERS)}"
             )
         for name in ("mpi_options", "modules", "pre_commands", "arguments"):
             value = [str(v) for v in getattr(self, name)]

@@ -28,7 +28,7 @@ def sh_join(values: Iterable[Any]) -> str:
     return " ".join(sh(v) for v in values)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def template_environment(package: str) -> jinja2.Environment:
     """The Jinja environment for ``package``'s templates plus the shared core ones."""
     loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader(package, "templates")]

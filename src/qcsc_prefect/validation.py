@@ -99,7 +99,7 @@ def explain(error: ValidationError, *, where: str) -> ConfigurationError:
 
 
 def check(where: str, field: str, checker: Any, value: Any, **kwargs: Any) -> Any:
-    """Run ``checker(value)`` and re-raise its ValueError as a ConfigurationError naming the field."""
+    """Run ``checker(value)``; re-raise its ValueError as a ConfigurationError naming the field."""
     try:
         return checker(value, **kwargs)
     except ValueError as exc:

@@ -7,6 +7,7 @@ result; job ids are increasing integers.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -111,10 +112,8 @@ class LocalScheduler(SchedulerPlugin):
             (job_dir / "cancel").touch()
             pid = _runner_pid(job_dir)
             if pid is not None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
 
     def find_jobs(self, tag: str, options: Any) -> list[str] | None:
         tag_file = state_dir(_options(options)) / "tags" / tag

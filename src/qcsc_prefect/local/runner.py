@@ -12,6 +12,7 @@ Files in JOB_DIR: ``job.json`` (written by the submitter), ``runner.pid``, ``sta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -77,10 +78,8 @@ def run(job_dir: Path) -> int:
                     killed_at = time.monotonic()
                 elif time.monotonic() - killed_at > KILL_WAIT_SECONDS:
                     _signal_group(proc.pid, signal.SIGKILL)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=0.2)
-            except subprocess.TimeoutExpired:
-                pass
     _signal_group(proc.pid, signal.SIGKILL)  # leftovers of the job's process group
     code = proc.returncode
     state = stop.get("why") or ("COMPLETED" if code == 0 else "FAILED")
@@ -95,10 +94,8 @@ def run(job_dir: Path) -> int:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def main() -> None:

@@ -9,5 +9,14 @@
 
 from .contract import ContractTarget, SchedulerContract, shell_profile
 from .fixtures import HookCall, HookRecorder
+from .prefect_api import artifacts_with_key, flow_run_log_text
 
-__all__ = ["ContractTarget", "HookCall", "HookRecorder", "SchedulerContract", "shell_profile"]
+__all__ = [
+    "ContractTarget",
+    "HookCall",
+    "HookRecorder",
+    "SchedulerContract",
+    "artifacts_with_key",
+    "flow_run_log_text",
+    "shell_profile",
+]

@@ -17,9 +17,10 @@ Every test runs real jobs through the plugin's hooks and core's lifecycle.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import shlex
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -200,7 +201,8 @@ class SchedulerContract:
         go = t.work_dir / "GO"
         # Every job waits for GO, so all of them are in flight together. GO appears once
         # one poll call has asked about all of them (or at the deadline, failing below).
-        wait_go = f"for _ in $(seq 3000); do [ -e {go} ] && break; sleep 0.1; done; "
+        go_file = shlex.quote(str(go))
+        wait_go = f"for _ in $(seq 3000); do [ -e {go_file} ] && break; sleep 0.1; done; "
 
         async def release_when_all_polled_together() -> None:
             deadline = time.monotonic() + t.finish_timeout
@@ -224,7 +226,7 @@ class SchedulerContract:
         assert [r.exit_status for r in results] == [i % 3 for i in range(t.concurrency)]
         polls = hook_recorder.polls_of(t.target)
         assert polls, "no poll calls were made"
-        gaps = [b.at - a.at for a, b in zip(polls, polls[1:])]
+        gaps = [b.at - a.at for a, b in itertools.pairwise(polls)]
         # One call per interval for all jobs: never two calls closer than the interval...
         assert min(gaps, default=t.poll_interval) >= 0.9 * t.poll_interval, gaps
         # ...so the number of calls is bounded by time, not by the number of jobs...
@@ -302,18 +304,19 @@ class SchedulerContract:
                                project={t.project!r}, poll_interval={t.poll_interval!r})
             asyncio.run(SchedulerContract().run(t, "sleep 4; echo survived", name="reattach"))
         """)
-        child = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+        child = await asyncio.create_subprocess_exec(sys.executable, "-c", script,
+                                                     start_new_session=True)
         records = t.work_dir / RECORD_DIR
         deadline = time.monotonic() + t.finish_timeout
         record = None
         while record is None or record.job_id is None:
             assert time.monotonic() < deadline, "the child never recorded its submission"
-            assert child.poll() is None, "the child exited before it was killed"
+            assert child.returncode is None, "the child exited before it was killed"
             found = sorted(records.glob("reattach*.json")) if records.exists() else []
             record = load_record(found[0]) if found else None
-            time.sleep(0.1)
+            await asyncio.sleep(0.1)
         os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
+        await child.wait()
         result = await self.run(t, "sleep 4; echo survived", name="reattach")
         assert result.job_id == record.job_id
         assert hook_recorder.submits == [], "the rerun submitted a second job"
