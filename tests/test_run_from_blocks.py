@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ async def test_tasks_in_threads_share_one_poller(blocks: dict[str, str], tmp_pat
     assert all(r.ok for r in results)
     polls = hook_recorder.polls_of("local")
     assert max(len(c.job_ids) for c in polls) >= 4  # jobs from different threads in one call
-    gaps = [b.at - a.at for a, b in zip(polls, polls[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(polls)]
     assert min(gaps) >= 0.45
 
 

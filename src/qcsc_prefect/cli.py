@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .blockfile import load_blocks_file, pick, tomllib
 from .blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
@@ -105,7 +106,7 @@ def blocks_register() -> None:
         return names
 
     for name in run_sync(register()):
-        out.print(f"registered {name}")
+        out.print(f"registered {name}", markup=False)
 
 
 @blocks_app.command("apply")
@@ -130,7 +131,7 @@ def blocks_apply(
         return lines
 
     for line in run_sync(apply()):
-        out.print(line)
+        out.print(line, markup=False)
 
 
 def main() -> None:
@@ -138,5 +139,9 @@ def main() -> None:
     try:
         app()
     except QcscPrefectError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(Text.assemble(("error: ", "red"), str(exc)), highlight=False)
         raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

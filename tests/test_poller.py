@@ -1,0 +1,130 @@
+"""The shared poller: one batched call per interval, for waiters on any event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections.abc import Mapping, Sequence
+
+import pytest
+
+from qcsc_prefect.errors import PollError, SchedulerCommandError
+from qcsc_prefect.jobs import JobState, JobStatus
+from qcsc_prefect.poller import StatusPoller
+
+
+class Scheduler:
+    """In-memory job table; poll() answers for all ids at once and records each call."""
+
+    def __init__(self, fail_times: int = 0) -> None:
+        self.states: dict[str, JobState] = {}
+        self.calls: list[tuple[float, tuple[str, ...]]] = []
+        self.fail_times = fail_times
+
+    def poll(self, ids: Sequence[str]) -> Mapping[str, JobStatus]:
+        self.calls.append((time.monotonic(), tuple(ids)))
+        if self.fail_times:
+            self.fail_times -= 1
+            raise SchedulerCommandError("squeue: Socket timed out on send/recv operation")
+        return {i: JobStatus(self.states[i]) for i in ids if i in self.states}
+
+
+async def wait_final(poller: StatusPoller, job_id: str, interval: float) -> JobStatus:
+    watch = poller.watch(job_id, interval)
+    try:
+        while True:
+            status = await watch.next()
+            if status is not None and status.state.is_terminal:
+                return status
+    finally:
+        poller.unwatch(watch)
+
+
+async def test_many_waiters_one_call_per_interval() -> None:
+    sched = Scheduler()
+    poller = StatusPoller("t", sched.poll)
+    for i in range(30):
+        sched.states[str(i)] = JobState.RUNNING
+    waiters = [asyncio.ensure_future(wait_final(poller, str(i), 0.1)) for i in range(30)]
+    await asyncio.sleep(0.35)
+    for i in range(30):
+        sched.states[str(i)] = JobState.COMPLETED
+    await asyncio.gather(*waiters)
+    assert 3 <= len(sched.calls) <= 6
+    assert all(len(ids) == 30 for _, ids in sched.calls)
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(sched.calls)]
+    assert min(gaps) >= 0.09
+
+
+async def test_interval_is_the_smallest_requested_but_not_below_the_floor() -> None:
+    sched = Scheduler()
+    sched.states.update(a=JobState.RUNNING, b=JobState.RUNNING)
+    poller = StatusPoller("t", sched.poll, min_interval=0.2)
+    tasks = [asyncio.ensure_future(wait_final(poller, "a", 5.0)),
+             asyncio.ensure_future(wait_final(poller, "b", 0.01))]
+    await asyncio.sleep(0.7)
+    sched.states.update(a=JobState.COMPLETED, b=JobState.COMPLETED)
+    await asyncio.gather(*tasks)
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(sched.calls)]
+    assert len(sched.calls) >= 3 and min(gaps) >= 0.19
+
+
+async def test_transient_failures_back_off_then_recover() -> None:
+    sched = Scheduler(fail_times=2)
+    sched.states["a"] = JobState.COMPLETED
+    poller = StatusPoller("t", sched.poll, max_failures=5)
+    status = await wait_final(poller, "a", 0.05)
+    assert status.state is JobState.COMPLETED
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(sched.calls)]
+    assert gaps[0] >= 0.09 and gaps[1] >= 0.19  # 2x, then 4x the interval
+
+
+async def test_persistent_failure_reaches_the_waiters_as_poll_error() -> None:
+    sched = Scheduler(fail_times=100)
+    poller = StatusPoller("t", sched.poll, max_failures=2)
+    with pytest.raises(PollError, match="failed 2 times in a row.*Socket timed out"):
+        await wait_final(poller, "a", 0.02)
+
+
+async def test_missing_job_is_reported_as_none_not_finished() -> None:
+    sched = Scheduler()
+    poller = StatusPoller("t", sched.poll)
+    watch = poller.watch("ghost", 0.02)
+    try:
+        assert await watch.next() is None
+        assert await watch.next() is None
+    finally:
+        poller.unwatch(watch)
+
+
+def test_waiters_on_different_event_loops_share_calls() -> None:
+    sched = Scheduler()
+    poller = StatusPoller("t", sched.poll)
+    for i in range(4):
+        sched.states[str(i)] = JobState.RUNNING
+    results: list[JobStatus] = []
+
+    def waiter(i: int) -> None:
+        results.append(asyncio.run(wait_final(poller, str(i), 0.1)))
+
+    threads = [threading.Thread(target=waiter, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.35)
+    for i in range(4):
+        sched.states[str(i)] = JobState.FAILED
+    for t in threads:
+        t.join(5)
+    assert len(results) == 4
+    assert max(len(ids) for _, ids in sched.calls) == 4
+
+
+async def test_thread_stops_when_nobody_waits() -> None:
+    sched = Scheduler()
+    sched.states["a"] = JobState.COMPLETED
+    poller = StatusPoller("t", sched.poll)
+    await wait_final(poller, "a", 0.02)
+    await asyncio.sleep(0.1)
+    assert not any(t.name == "qcsc-prefect-poller-t" for t in threading.enumerate())
