@@ -32,7 +32,7 @@ from qcsc_prefect.jobs import JobSpec, JobStatus
 from qcsc_prefect.shell import CommandResult, run_command
 
 from . import parsing
-from .options import SlurmOptions
+from .options import SlurmOptions, as_slurm_options
 
 logger = logging.getLogger("qcsc_prefect_slurm")
 
@@ -46,13 +46,6 @@ _ALREADY_GONE = (parsing.INVALID_JOB_ID, "already completing or completed",
 
 class AccountingDisabledError(SchedulerCommandError):
     """``sacct`` said the cluster has no accounting storage."""
-
-
-def options_of(options: Any) -> SlurmOptions:
-    """The validated :class:`SlurmOptions` (core passes them validated; tolerate raw dicts)."""
-    if isinstance(options, SlurmOptions):
-        return options
-    return SlurmOptions.model_validate(dict(options or {}))
 
 
 # -- accounting detection ----------------------------------------------------------------
@@ -85,7 +78,7 @@ _accounting = _Accounting()
 
 def accounting_source(options: Any) -> str:
     """``"sacct"`` or ``"squeue"``: where the next poll with ``options`` gets job states."""
-    mode = options_of(options).accounting
+    mode = as_slurm_options(options).accounting
     if mode == "auto":
         return "squeue" if _accounting.disabled else "sacct"
     return mode
@@ -113,7 +106,7 @@ def submit(script_path: Path, *, cwd: Path | None, options: Any) -> tuple[str, s
         SchedulerCommandError: If sbatch did not answer in time (``returncode == -1``):
             the job may be queued all the same.
     """
-    opts = options_of(options)
+    opts = as_slurm_options(options)
     argv = ["sbatch", "--parsable", str(script_path)]
     result = run_command(argv, cwd=cwd, timeout=opts.command_timeout, check=False)
     if result.returncode == -1:
@@ -145,7 +138,7 @@ def poll(job_ids: Sequence[str], options: Any) -> dict[str, JobStatus]:
     Raises:
         SchedulerCommandError: If the status commands fail (core retries with backoff).
     """
-    opts = options_of(options)
+    opts = as_slurm_options(options)
     ids = [job_id for job_id in dict.fromkeys(job_ids) if parsing.is_job_id(job_id)]
     if not ids:
         return {}
@@ -260,7 +253,7 @@ def cancel(job_ids: Sequence[str], options: Any) -> None:
     Raises:
         CancelError: If scancel refused (permission denied, controller unreachable).
     """
-    opts = options_of(options)
+    opts = as_slurm_options(options)
     ids = [job_id for job_id in dict.fromkeys(job_ids) if parsing.is_job_id(job_id)]
     if not ids:
         return
@@ -281,7 +274,7 @@ def find_jobs(tag: str, options: Any) -> list[str]:
     Looks at what the controller knows (``squeue --states=all``): queued and running jobs,
     and finished ones for ``MinJobAge`` seconds (300 by default).
     """
-    opts = options_of(options)
+    opts = as_slurm_options(options)
     argv = ["squeue", "--noheader", "--states=all", f"--user={os.getuid()}",
             f"--format={parsing.SQUEUE_COMMENT_FORMAT}"]
     result = run_command(argv, timeout=opts.command_timeout, check=False)

@@ -11,9 +11,9 @@ Example HPC profile (TOML for ``qcsc-prefect blocks apply``)::
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from qcsc_prefect import validation as check
 from qcsc_prefect.scheduler import TargetOptions
 
@@ -89,3 +89,12 @@ class SlurmOptions(TargetOptions):
                     f"{raw!r} sets {reserved[0]}, which qcsc-prefect writes itself; remove it")
             out.append(value)
         return out
+
+
+def as_slurm_options(options: Any) -> SlurmOptions:
+    """``options`` as :class:`SlurmOptions` (core passes them validated; dicts are validated)."""
+    if isinstance(options, SlurmOptions):
+        return options
+    if isinstance(options, BaseModel):
+        options = options.model_dump()
+    return SlurmOptions.model_validate(dict(options or {}))
