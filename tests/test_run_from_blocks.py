@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from qcsc_prefect import (
     HPCProfileBlock,
     JobResult,
     JobState,
+    get_registry,
     resolve_hpc_target,
     resolve_scheduler_script_filename,
     resolve_submission_target,
@@ -147,3 +149,43 @@ async def test_resolvers(blocks: dict[str, str]) -> None:
     assert (target.hpc_target, target.queue_name, target.project) == ("local", "", "")
     assert await resolve_scheduler_script_filename(
         script_stem="batch.pbs", hpc_profile_block_name="hpc-laptop") == "batch.sh"
+
+
+async def test_prefect_flow_timeout_cancels_the_job(blocks: dict[str, str], tmp_path: Path,
+                                                    hook_recorder: Any) -> None:
+    @flow(timeout_seconds=3)
+    async def too_slow() -> JobResult:
+        return await run_job_from_blocks(
+            **blocks, work_dir=tmp_path, script_filename="slow", watch_poll_interval=0.2,
+            execution_profile_overrides={"pre_commands": ["sleep 300"]})
+
+    state = await too_slow(return_state=True)
+    assert state.is_failed()
+    assert len(hook_recorder.cancels) == 1
+    job_id = hook_recorder.cancels[0].job_ids[0]
+    options = get_registry().scheduler("local").validate_options(None)
+    for _ in range(50):
+        status = get_registry().poll("local", [job_id], options)[job_id]
+        if status.state.is_terminal:
+            break
+        await asyncio.sleep(0.1)
+    assert status.state is JobState.CANCELLED
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.TaskGroup is Python 3.11+")
+async def test_failing_sibling_in_a_task_group_cancels_the_other_job(
+        blocks: dict[str, str], tmp_path: Path, hook_recorder: Any) -> None:
+    async def fail_soon() -> None:
+        await asyncio.sleep(1.0)
+        raise RuntimeError("sibling failed")
+
+    async def group_of_two() -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(run_job_from_blocks(
+                **blocks, work_dir=tmp_path, script_filename="sibling", watch_poll_interval=0.2,
+                execution_profile_overrides={"pre_commands": ["sleep 300"]}))
+            group.create_task(fail_soon())
+
+    with pytest.raises(BaseException, match="unhandled errors in a TaskGroup"):
+        await group_of_two()
+    assert len(hook_recorder.cancels) == 1
