@@ -227,10 +227,11 @@ async def run_job(
                        project=project, options=options, job_name=job_name)
     registry = get_registry()
     log = run_logger()
-    rec_file = record_path(planned.spec.work_dir, script_filename,
-                           current_flow_run_id() or "standalone")
+    run_key = current_flow_run_id() or "standalone"
+    rec_file = record_path(planned.spec.work_dir, script_filename, run_key)
     with _claim(rec_file, script_filename):
-        sub = await _submit_or_reattach(planned, rec_file, registry, log, reattach=reattach)
+        sub = await _submit_or_reattach(planned, rec_file, run_key, registry, log,
+                                        reattach=reattach)
         streams = {"stdout": sub.spec.stdout_path}
         if sub.spec.stderr_path != sub.spec.stdout_path:
             streams["stderr"] = sub.spec.stderr_path
@@ -279,8 +280,9 @@ class _claim:
             _claimed.discard(self.path)
 
 
-async def _submit_or_reattach(planned: PlannedJob, rec_file: Path, registry: Registry,
-                              log: Logger, *, reattach: bool) -> _Submission:
+async def _submit_or_reattach(planned: PlannedJob, rec_file: Path, run_key: str,
+                              registry: Registry, log: Logger, *,
+                              reattach: bool) -> _Submission:
     spec = planned.spec
     earlier = load_record(rec_file) if reattach else None
     if earlier is not None and not earlier.finished:
@@ -296,7 +298,7 @@ async def _submit_or_reattach(planned: PlannedJob, rec_file: Path, registry: Reg
     record = SubmissionRecord(
         target=spec.target, tag=spec.tag, fingerprint=planned.fingerprint,
         script_path=str(spec.script_path), stdout_path=str(spec.stdout_path),
-        stderr_path=str(spec.stderr_path), run_key=rec_file.name.rsplit(".", 2)[-2],
+        stderr_path=str(spec.stderr_path), run_key=run_key,
         created_at=utcnow())
     save_record(rec_file, record)
     submit = asyncio.ensure_future(asyncio.to_thread(registry.submit, spec, spec.script_path))
