@@ -39,7 +39,7 @@ async def main() -> None:
     snippet = f"while [ ! -e {go} ]; do sleep 0.2; done; sleep {args.hold}"
 
     async def release() -> None:
-        while not any(len(c.job_ids) == args.jobs for c in recorder.polls):
+        while not any(len(c.job_ids) == args.jobs for c in recorder.polls):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         (work / "GO").touch()
 
@@ -63,7 +63,8 @@ async def main() -> None:
     print(f"poll hook calls (batched) {len(polls):8d}  (max ids in one call: "
           f"{max(len(c.job_ids) for c in polls)})")
     print(f"per-job poller would make {per_job:8d}")
-    print(f"peak RSS                  {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:8.0f} MB")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS                  {peak_mb:8.0f} MB")
 
 
 if __name__ == "__main__":

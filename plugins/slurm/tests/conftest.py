@@ -62,10 +62,9 @@ def slurm_cluster() -> str:
 
 
 @pytest.fixture(scope="module")
-def dbd_cluster(slurm_cluster: str) -> Iterator[None]:
+def dbd_cluster(slurm_cluster: str) -> None:
     """The cluster with slurmdbd accounting (``sacct`` works)."""
     switch_mode("dbd")
-    yield
 
 
 @pytest.fixture(scope="module")

@@ -207,3 +207,16 @@ def test_comments() -> None:
     assert parsing.parse_squeue_comments(text) == {
         "5": "qcsc-prefect:abc", "6": "(null)", "7": "a|b with pipe"}
     assert parsing.tag_comment("abc") == "qcsc-prefect:abc"
+
+
+def test_final_state_without_end_time_is_an_incomplete_record() -> None:
+    # Recorded under load (100 jobs ending together): slurmdbd had the final state before
+    # the completion record; a moment later the same row read 1:0 with an End time.
+    early = ("2777|FAILED|0:0|None|00:00:01|1|vm|debug|root|2026-11-24T17:02:48|"
+             "2026-11-24T17:02:52|Unknown\n")
+    status = parsing.parse_sacct(early)["2777"]
+    assert status.state is JobState.FAILED and not parsing.sacct_record_complete(status)
+    later = early.replace("|0:0|", "|1:0|").replace("Unknown", "2026-11-24T17:02:53")
+    assert parsing.sacct_record_complete(parsing.parse_sacct(later)["2777"])
+    running = early.replace("FAILED", "RUNNING")
+    assert parsing.sacct_record_complete(parsing.parse_sacct(running)["2777"])

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.jobs import JobSpec
 from qcsc_prefect.lifecycle import plan_job
@@ -47,10 +48,7 @@ class SlurmJobRequest:
 def request_options(req: SlurmJobRequest,
                     options: Mapping[str, Any] | BaseModel | None = None) -> dict[str, Any]:
     """The target options of ``req``: ``options`` with ``req.qpu`` applied when set."""
-    if isinstance(options, BaseModel):
-        merged = options.model_dump()
-    else:
-        merged = dict(options or {})
+    merged = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
     if req.qpu is not None:
         merged["qpu"] = req.qpu
     return merged

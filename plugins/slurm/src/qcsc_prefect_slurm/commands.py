@@ -1,4 +1,4 @@
-"""The Slurm commands behind the hooks: ``sbatch``, ``sacct``, ``squeue``, ``scontrol``, ``scancel``.
+"""The Slurm commands behind the hooks: sbatch, sacct, squeue, scontrol and scancel.
 
 Synchronous (core calls hooks in a worker thread) and batched: one poll asks about every
 job id with one ``sacct`` call, or one ``squeue`` call where accounting is off. Every
@@ -6,10 +6,11 @@ command goes through :func:`qcsc_prefect.shell.run_command` (no shell, with a ti
 
 Where job states come from (``SlurmOptions.accounting``):
 
-* ``sacct``: one call for all ids; ids the accounting database does not have yet
-  (slurmdbd lags the controller by a fraction of a second) are looked up with one
-  ``squeue`` call. If ``sacct`` itself fails (slurmdbd down), that round is answered
-  from ``squeue`` too, so a database outage does not fail running jobs.
+* ``sacct``: one call for all ids. Ids the accounting database does not have yet, or
+  has as finished without an end time and exit code (slurmdbd lags the controller by a
+  fraction of a second), are looked up with one ``squeue`` call. If ``sacct`` itself
+  fails (slurmdbd down), that round is answered from ``squeue`` too, so a database
+  outage does not fail running jobs.
 * ``squeue``: one ``squeue --states=all`` call; for jobs that have just finished, one
   ``scontrol show job -o`` call adds their ``ExitCode`` (squeue has none). Final
   statuses are cached, so each finished job is looked up once.
@@ -157,9 +158,12 @@ def poll(job_ids: Sequence[str], options: Any) -> dict[str, JobStatus]:
     except SchedulerCommandError as exc:
         logger.warning("sacct failed (%s); answering this poll from squeue", exc)
         return _poll_squeue(ids, opts)
-    missing = [job_id for job_id in ids if job_id not in statuses]
-    if missing:  # submitted a moment ago: the controller knows it before slurmdbd does
-        statuses.update(_poll_squeue(missing, opts))
+    # The controller knows a job before slurmdbd does (just submitted), and slurmdbd may
+    # hold a final state before the job's end and exit code (just finished): ask squeue.
+    behind = [job_id for job_id in ids
+              if job_id not in statuses or not parsing.sacct_record_complete(statuses[job_id])]
+    if behind:
+        statuses.update(_poll_squeue(behind, opts))
     return statuses
 
 

@@ -14,6 +14,7 @@ import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
+
 from qcsc_prefect import validation as check
 from qcsc_prefect.scheduler import TargetOptions
 

@@ -163,7 +163,7 @@ def parse_sacct(text: str, fields: Iterable[str] = SACCT_FIELDS) -> dict[str, Jo
         parts = line.rstrip("\n").split("|")
         if len(parts) != len(names):
             continue
-        row = dict(zip(names, parts))
+        row = dict(zip(names, parts, strict=True))
         job_id, _, step = row["JobID"].strip().partition(".")
         if step:
             steps.setdefault(job_id, {})[step] = row
@@ -189,6 +189,16 @@ def status_from_sacct(allocation: Mapping[str, str],
     record["source"] = "sacct"
     return JobStatus(state=state, native_state=native, exit_code=code, signal=sig or None,
                      reason=_reason(allocation.get("Reason", "")), record=record)
+
+
+def sacct_record_complete(status: JobStatus) -> bool:
+    """False for a final state that slurmdbd has not finished recording.
+
+    Under load slurmdbd can store a job's final state before its completion record:
+    ``2777|FAILED|0:0|...|End=Unknown``, the real ``1:0`` following a moment later. Such
+    a row must not be taken as the job's outcome.
+    """
+    return not (status.state.is_terminal and status.record.get("End") == "Unknown")
 
 
 # -- squeue -----------------------------------------------------------------------------
@@ -236,8 +246,10 @@ def parse_scontrol_line(line: str) -> dict[str, str]:
     (a word followed by ``=`` after a blank), not at every blank.
     """
     matches = list(_SCONTROL_KEY.finditer(line))
+    if not matches:
+        return {}
     fields = {}
-    for here, after in zip(matches, [*matches[1:], None]):
+    for here, after in zip(matches, [*matches[1:], None], strict=True):
         end = after.start() if after is not None else len(line)
         fields[here.group(1)] = line[here.end():end].strip()
     return fields

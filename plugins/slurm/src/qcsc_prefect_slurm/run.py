@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.executor import resolve_hpc_target, run_job_from_blocks
 from qcsc_prefect.jobs import JobResult

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
 from qcsc_prefect.errors import SchedulerCommandError, SubmitError
 from qcsc_prefect.lifecycle import wait_for_job
 

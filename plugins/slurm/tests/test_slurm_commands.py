@@ -1,0 +1,199 @@
+"""The command layer against recorded outputs (a fake ``run_command``); no cluster needed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qcsc_prefect.errors import CancelError, SchedulerCommandError, SubmitError
+from qcsc_prefect.jobs import JobState, exit_status_of
+from qcsc_prefect.shell import CommandResult
+from qcsc_prefect_slurm import commands
+from qcsc_prefect_slurm.options import SlurmOptions
+
+DISABLED = CommandResult([], 1, "", "Slurm accounting storage is disabled\n")
+INVALID = CommandResult([], 1, "", "slurm_load_jobs error: Invalid job id specified\n")
+Answer = Callable[[list[str]], CommandResult]
+
+
+def ok(stdout: str) -> CommandResult:
+    return CommandResult([], 0, stdout, "")
+
+
+def sacct_line(job_id: str, state: str, code: str, end: str = "2026-11-24T16:32:39") -> str:
+    return "|".join([job_id, state, code, "None", "00:00:01", "1", "vm", "debug", "root",
+                     "2026-11-24T16:32:37", "2026-11-24T16:32:38", end])
+
+
+def scontrol_line(job_id: str, state: str, code: str) -> str:
+    return (f"JobId={job_id} JobName=x JobState={state} Reason=None ExitCode={code} "
+            f"RunTime=00:00:02 NodeList=vm NumCPUs=1 WorkDir=/tmp/a b")
+
+
+class FakeSlurm:
+    """Answers commands by program name and records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.answers: dict[str, Answer] = {}
+
+    def __call__(self, argv: Sequence[str], **kwargs: Any) -> CommandResult:
+        argv = [str(a) for a in argv]
+        self.calls.append(argv)
+        result = self.answers[argv[0]](argv)
+        return CommandResult(argv, result.returncode, result.stdout, result.stderr)
+
+    def programs(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlurm]:
+    slurm = FakeSlurm()
+    monkeypatch.setattr(commands, "run_command", slurm)
+    commands.reset_accounting_detection()
+    yield slurm
+    commands.reset_accounting_detection()
+
+
+def test_one_sacct_call_for_all_ids(fake: FakeSlurm) -> None:
+    fake.answers["sacct"] = lambda argv: ok(
+        sacct_line("5", "TIMEOUT", "0:0") + "\n5.batch|CANCELLED|0:15|" + "|" * 8 + "\n" +
+        sacct_line("6", "COMPLETED", "0:0") + "\n")
+    fake.answers["squeue"] = lambda argv: ok("7|PENDING|Priority\n")
+    statuses = commands.poll(["5", "6", "7", "not-an-id"], SlurmOptions())
+    assert fake.programs() == ["sacct", "squeue"]  # squeue only for what sacct lacks
+    assert "--jobs=5,6,7" in fake.calls[0]
+    assert "--jobs=7" in fake.calls[1] and "--states=all" in fake.calls[1]
+    assert statuses["5"].state is JobState.TIMEOUT and exit_status_of(statuses["5"]) == 143
+    assert statuses["6"].state is JobState.COMPLETED
+    assert statuses["7"].state is JobState.PENDING
+    assert "not-an-id" not in statuses
+
+
+def test_final_state_slurmdbd_has_not_finished_recording_is_asked_from_squeue(
+        fake: FakeSlurm) -> None:
+    fake.answers["sacct"] = lambda argv: ok(
+        sacct_line("5", "FAILED", "0:0", end="Unknown") + "\n" +
+        sacct_line("6", "FAILED", "0:0", end="Unknown") + "\n")
+    fake.answers["squeue"] = lambda argv: ok("5|FAILED|NonZeroExitCode\n")
+    fake.answers["scontrol"] = lambda argv: ok(scontrol_line("5", "FAILED", "1:0"))
+    statuses = commands.poll(["5", "6"], SlurmOptions())
+    assert fake.programs() == ["sacct", "squeue", "scontrol"]
+    assert "--jobs=5,6" in fake.calls[1]
+    assert exit_status_of(statuses["5"]) == 1  # from scontrol
+    assert statuses["6"].record["source"] == "sacct"  # purged from the controller: keep sacct's
+
+
+def test_auto_falls_back_once_and_logs_once(fake: FakeSlurm,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    fake.answers["sacct"] = lambda argv: DISABLED
+    fake.answers["squeue"] = lambda argv: ok("8|RUNNING|None\n9|PENDING|Priority\n")
+    with caplog.at_level(logging.WARNING, logger="qcsc_prefect_slurm"):
+        first = commands.poll(["8", "9"], SlurmOptions())
+        second = commands.poll(["8", "9"], {"accounting": "auto"})
+    assert fake.programs() == ["sacct", "squeue", "squeue"]
+    assert first == second and first["8"].state is JobState.RUNNING
+    assert commands.accounting_source(SlurmOptions()) == "squeue"
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "accounting storage is disabled" in caplog.records[0].message
+
+
+def test_explicit_sacct_without_accounting_is_a_clear_error(fake: FakeSlurm) -> None:
+    fake.answers["sacct"] = lambda argv: DISABLED
+    with pytest.raises(SchedulerCommandError, match="accounting='sacct'.*set accounting to"):
+        commands.poll(["8"], {"accounting": "sacct"})
+
+
+def test_sacct_failure_is_answered_from_squeue(fake: FakeSlurm) -> None:
+    fake.answers["sacct"] = lambda argv: CommandResult([], 1, "", "Connection refused\n")
+    fake.answers["squeue"] = lambda argv: ok("8|RUNNING|None\n")
+    assert commands.poll(["8"], SlurmOptions())["8"].state is JobState.RUNNING
+    assert commands.accounting_source(SlurmOptions()) == "sacct"  # not a detection
+
+
+def test_squeue_mode_scontrol_once_per_finished_job(fake: FakeSlurm) -> None:
+    rows = {"value": "1|RUNNING|None\n2|COMPLETED|None\n3|FAILED|NonZeroExitCode\n"}
+    fake.answers["squeue"] = lambda argv: ok(rows["value"])
+    fake.answers["scontrol"] = lambda argv: ok(
+        scontrol_line("2", "COMPLETED", "0:0") + "\n" + scontrol_line("3", "FAILED", "3:0") +
+        "\n" + scontrol_line("99", "RUNNING", "0:0") + "\n")
+    opts = SlurmOptions(accounting="squeue")
+    first = commands.poll(["1", "2", "3"], opts)
+    assert fake.programs() == ["squeue", "scontrol"]
+    assert fake.calls[1] == ["scontrol", "show", "job", "-o"]  # one call for several jobs
+    assert exit_status_of(first["3"]) == 3 and first["3"].record["source"] == "scontrol"
+    assert first["1"].state is JobState.RUNNING
+    second = commands.poll(["1", "2", "3"], opts)
+    assert fake.programs() == ["squeue", "scontrol", "squeue"]  # finals are cached
+    assert second == first
+    rows["value"] = "1|COMPLETING|None\n"
+    commands.poll(["1"], opts)
+    rows["value"] = "1|CANCELLED|None\n"
+    fake.answers["scontrol"] = lambda argv: ok(scontrol_line("1", "CANCELLED", "0:15"))
+    third = commands.poll(["1"], opts)
+    assert fake.calls[-1] == ["scontrol", "show", "job", "-o", "1"]  # one job: by id
+    assert third["1"].state is JobState.CANCELLED and exit_status_of(third["1"]) == 143
+
+
+def test_single_unknown_id_is_not_an_error(fake: FakeSlurm) -> None:
+    fake.answers["squeue"] = lambda argv: INVALID
+    assert commands.poll(["987654321"], {"accounting": "squeue"}) == {}
+    fake.answers["squeue"] = lambda argv: CommandResult([], 1, "", "Socket timed out\n")
+    with pytest.raises(SchedulerCommandError, match="squeue failed"):
+        commands.poll(["987654321"], {"accounting": "squeue"})
+
+
+def test_finished_job_purged_before_scontrol(fake: FakeSlurm) -> None:
+    fake.answers["squeue"] = lambda argv: ok("4|FAILED|NonZeroExitCode\n")
+    fake.answers["scontrol"] = lambda argv: INVALID
+    status = commands.poll(["4"], {"accounting": "squeue"})["4"]
+    assert status.state is JobState.FAILED and exit_status_of(status) == -1
+
+
+def test_submit(fake: FakeSlurm, tmp_path: Path) -> None:
+    fake.answers["sbatch"] = lambda argv: ok("123;clusterA\n")
+    assert commands.submit(tmp_path / "x.slurm", cwd=tmp_path, options=None) == (
+        "123", "123;clusterA")
+    assert fake.calls[0] == ["sbatch", "--parsable", str(tmp_path / "x.slurm")]
+
+
+def test_submit_refused_carries_sbatch_message(fake: FakeSlurm, tmp_path: Path) -> None:
+    fake.answers["sbatch"] = lambda argv: CommandResult([], 1, "", (
+        "sbatch: error: Batch job submission failed: Invalid partition name specified\n"))
+    with pytest.raises(SubmitError, match="Invalid partition name specified"):
+        commands.submit(tmp_path / "x.slurm", cwd=tmp_path, options=None)
+    fake.answers["sbatch"] = lambda argv: ok("\n")
+    with pytest.raises(SubmitError, match="no job id"):
+        commands.submit(tmp_path / "x.slurm", cwd=tmp_path, options=None)
+
+
+def test_submit_timeout_is_ambiguous_not_refused(fake: FakeSlurm, tmp_path: Path) -> None:
+    fake.answers["sbatch"] = lambda argv: CommandResult([], -1, "", "timed out after 60 s.")
+    with pytest.raises(SchedulerCommandError) as caught:
+        commands.submit(tmp_path / "x.slurm", cwd=tmp_path, options=None)
+    assert caught.value.returncode == -1  # core then says "may be queued" and keeps the record
+
+
+def test_cancel(fake: FakeSlurm) -> None:
+    fake.answers["scancel"] = lambda argv: ok("")
+    commands.cancel(["5", "6", "--all"], None)
+    assert fake.calls == [["scancel", "5", "6"]]
+    fake.answers["scancel"] = lambda argv: CommandResult([], 1, "", (
+        "scancel: error: Kill job error on job id 5: Invalid job id specified\n"))
+    commands.cancel(["5"], None)  # older Slurm: already gone is not an error
+    fake.answers["scancel"] = lambda argv: CommandResult([], 1, "", (
+        "scancel: error: Kill job error on job id 5: Access/permission denied\n"))
+    with pytest.raises(CancelError, match="permission denied"):
+        commands.cancel(["5"], None)
+
+
+def test_find_jobs_by_comment(fake: FakeSlurm) -> None:
+    fake.answers["squeue"] = lambda argv: ok(
+        "5|qcsc-prefect:abc\n6|(null)\n7|qcsc-prefect:abcd\n8|qcsc-prefect:abc\n")
+    assert commands.find_jobs("abc", None) == ["5", "8"]
+    assert "--format=%i|%k" in fake.calls[0] and "--states=all" in fake.calls[0]
