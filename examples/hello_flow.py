@@ -2,7 +2,8 @@
 
 Run it with ``bash scripts/demo.sh`` (sets everything up), or, in the project venv::
 
-    python examples/hello_flow.py
+    python examples/hello_flow.py                      # the local target
+    python examples/hello_flow.py --hpc local-slurm    # the local Slurm cluster
 
 What it does:
 1. Creates the blocks described in ``examples/blocks.example.toml`` (what / how / where).
@@ -10,12 +11,13 @@ What it does:
    shared poller, and their output is streamed into the flow's log.
 3. Prints each job's output, exit status, state, and where its files and artifacts are.
 
-Switching to a cluster changes only the HPC profile: ``hpc_target = "slurm"`` and a
-partition, for example (see README).
+Switching to a cluster changes only the HPC profile: ``--hpc local-slurm`` uses the
+profile in ``examples/blocks.slurm.toml`` (``hpc_target = "slurm"`` and a partition).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -31,17 +33,22 @@ HERE = Path(__file__).resolve().parent
 WORK_DIR = Path(os.environ.get("DEMO_WORK_DIR", HERE.parent / "demo-work"))
 
 
+BLOCK_FILES = {"laptop": ["blocks.example.toml"],
+               "local-slurm": ["blocks.example.toml", "blocks.slurm.toml"]}
+
+
 @flow(name="qcsc-prefect-hello", log_prints=True)
-async def hello_flow(names: list[str]) -> list[JobResult]:
+async def hello_flow(names: list[str], hpc: str = "laptop") -> list[JobResult]:
     logger = get_run_logger()
-    for doc in load_blocks_file(HERE / "blocks.example.toml"):
-        await doc.block.asave(doc.name, overwrite=True)
-    logger.info("blocks saved; running %d jobs on the local target", len(names))
+    for filename in BLOCK_FILES[hpc]:
+        for doc in load_blocks_file(HERE / filename):
+            await doc.block.asave(doc.name, overwrite=True)
+    logger.info("blocks saved; running %d jobs with HPC profile %r", len(names), hpc)
     return await asyncio.gather(*(
         run_job_from_blocks(
             command_block_name="cmd-hello",
             execution_profile_block_name="hello-1node",
-            hpc_profile_block_name="laptop",
+            hpc_profile_block_name=hpc,
             work_dir=WORK_DIR,
             script_filename=f"hello-{name}",
             user_args=[name],
@@ -53,7 +60,11 @@ async def hello_flow(names: list[str]) -> list[JobResult]:
 
 
 def main() -> int:
-    results = asyncio.run(hello_flow(["alice", "bob", "carol"]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hpc", choices=sorted(BLOCK_FILES), default="laptop",
+                        help="HPC profile to run on (default: laptop, the local target)")
+    args = parser.parse_args()
+    results = asyncio.run(hello_flow(["alice", "bob", "carol"], hpc=args.hpc))
     print("\n=== qcsc-prefect demo: results ===")
     for result in results:
         print(f"\njob {result.job_id} on {result.target}: {result.state.value}, "
