@@ -23,7 +23,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -260,24 +260,21 @@ async def run_job(
         return result
 
 
-class _claim:
+@contextlib.contextmanager
+def _claim(path: Path, script_filename: str) -> Iterator[None]:
     """Refuse two concurrent waits on one record in this process (they would share a job)."""
-
-    def __init__(self, path: Path, script_filename: str) -> None:
-        self.path, self.script_filename = path, script_filename
-
-    def __enter__(self) -> None:
+    with _claimed_lock:
+        if path in _claimed:
+            raise ConfigurationError(
+                f"script_filename: {script_filename!r} in {path.parent.parent} is already used "
+                "by a job this flow run is waiting on; give each concurrent job its own "
+                "script_filename")
+        _claimed.add(path)
+    try:
+        yield
+    finally:
         with _claimed_lock:
-            if self.path in _claimed:
-                raise ConfigurationError(
-                    f"script_filename: {self.script_filename!r} in {self.path.parent.parent} is "
-                    "already used by a job this flow run is waiting on; give each concurrent "
-                    "job its own script_filename")
-            _claimed.add(self.path)
-
-    def __exit__(self, *exc: object) -> None:
-        with _claimed_lock:
-            _claimed.discard(self.path)
+            _claimed.discard(path)
 
 
 async def _submit_or_reattach(planned: PlannedJob, rec_file: Path, run_key: str,

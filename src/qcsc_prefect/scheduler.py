@@ -54,7 +54,6 @@ class SchedulerInfo:
         min_poll_interval: Floor for the status poll interval, in seconds (site politeness).
         unknown_grace_seconds: How long a job may be missing from every status view before
             core gives up on it (scheduler lag after submission, purged history).
-        can_cancel_pending: Whether the target has a pending phase that can be cancelled.
         result_type: :class:`JobResult` subclass returned for this target.
     """
 
@@ -67,7 +66,6 @@ class SchedulerInfo:
     launchers: frozenset[str] = frozenset({"single", "mpirun", "mpiexec", "mpiexec.hydra"})
     min_poll_interval: float = 0.0
     unknown_grace_seconds: float = 60.0
-    can_cancel_pending: bool = True
     result_type: type[JobResult] = JobResult
     distribution: str = field(default="", compare=False)
     version: str = field(default="", compare=False)

@@ -58,7 +58,6 @@ class LocalScheduler(SchedulerPlugin):
         options_model=LocalOptions,
         description="this machine: detached process groups, no queue",
         unknown_grace_seconds=5.0,
-        can_cancel_pending=False,
     )
 
     def render(self, job: JobSpec) -> str:

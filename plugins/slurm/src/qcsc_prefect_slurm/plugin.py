@@ -29,7 +29,6 @@ class SlurmScheduler(SchedulerPlugin):
         description="Slurm: sbatch, sacct (or squeue + scontrol without accounting), scancel",
         launchers=frozenset({"single", "srun", "mpirun", "mpiexec", "mpiexec.hydra"}),
         unknown_grace_seconds=60.0,
-        can_cancel_pending=True,
         result_type=SlurmRunResult,
     )
 
