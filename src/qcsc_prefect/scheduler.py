@@ -15,6 +15,7 @@ A scheduler is a few focused methods plus a template::
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +28,35 @@ from .hookspecs import hookimpl
 from .jobs import JobResult, JobSpec, JobStatus
 from .validation import explain
 
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover
+    from typing_extensions import Self
+
 
 class TargetOptions(BaseModel):
     """Base class of a target's options model: frozen, and unknown options are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def coerce(cls, raw: Mapping[str, Any] | BaseModel | None,
+               *, where: str = "target_options") -> Self:
+        """Return ``raw`` as this model: as is if it already is one, else validated.
+
+        Raises:
+            ConfigurationError: Naming each bad or unknown option and the known ones.
+        """
+        if isinstance(raw, cls):
+            return raw
+        if isinstance(raw, BaseModel):
+            raw = raw.model_dump()
+        try:
+            return cls.model_validate(dict(raw or {}))
+        except ValidationError as exc:
+            known = ", ".join(cls.model_fields) or "(none)"
+            raise ConfigurationError(f"{explain(exc, where=where)}. Known options: {known}"
+                                     ) from None
 
 
 class NoOptions(TargetOptions):
@@ -77,16 +102,7 @@ class SchedulerInfo:
         Raises:
             ConfigurationError: Naming each bad or unknown option and the known ones.
         """
-        if isinstance(raw, self.options_model):
-            return raw
-        if isinstance(raw, BaseModel):
-            raw = raw.model_dump()
-        try:
-            return self.options_model.model_validate(dict(raw or {}))
-        except ValidationError as exc:
-            known = ", ".join(self.options_model.model_fields) or "(none)"
-            error = explain(exc, where=f"{where} for target {self.name!r}")
-            raise ConfigurationError(f"{error}. Options of {self.name!r}: {known}") from None
+        return self.options_model.coerce(raw, where=f"{where} for target {self.name!r}")
 
 
 class SchedulerPlugin:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from qcsc_prefect import validation as check
 from qcsc_prefect.scheduler import TargetOptions
@@ -75,9 +75,7 @@ class SlurmOptions(TargetOptions):
     def _extra(cls, values: list[str]) -> list[str]:
         out = []
         for raw in values:
-            value = raw.strip()
-            if "\n" in value or "\r" in value:
-                raise ValueError(f"{raw!r} contains a line break; give one directive per entry")
+            value = check.no_newlines([raw])[0].strip()
             name = _DIRECTIVE_NAME.match(value)
             if name is None:
                 raise ValueError(
@@ -93,9 +91,9 @@ class SlurmOptions(TargetOptions):
 
 
 def as_slurm_options(options: Any) -> SlurmOptions:
-    """``options`` as :class:`SlurmOptions` (core passes them validated; dicts are validated)."""
-    if isinstance(options, SlurmOptions):
-        return options
-    if isinstance(options, BaseModel):
-        options = options.model_dump()
-    return SlurmOptions.model_validate(dict(options or {}))
+    """``options`` as :class:`SlurmOptions` (core passes them validated; dicts are validated).
+
+    Raises:
+        ConfigurationError: Naming each bad or unknown option.
+    """
+    return SlurmOptions.coerce(options, where="slurm target_options")
