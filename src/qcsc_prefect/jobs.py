@@ -19,9 +19,12 @@ class JobState(str, enum.Enum):
 
     A job is finished once its state :attr:`is_terminal`. ``UNKNOWN`` means the scheduler
     did not report the job at all; core waits a grace period before giving up on it.
+    ``HELD`` is a job that will not start until someone releases it (PJM ``HLD``, PBS ``H``,
+    Slurm ``JobHeldUser``); core keeps waiting and warns in the run log while it stays held.
     """
 
     PENDING = "PENDING"
+    HELD = "HELD"
     RUNNING = "RUNNING"
     COMPLETING = "COMPLETING"
     SUSPENDED = "SUSPENDED"
@@ -46,7 +49,7 @@ class JobState(str, enum.Enum):
         return self.value
 
 
-_ACTIVE = frozenset({JobState.PENDING, JobState.RUNNING, JobState.COMPLETING,
+_ACTIVE = frozenset({JobState.PENDING, JobState.HELD, JobState.RUNNING, JobState.COMPLETING,
                      JobState.SUSPENDED, JobState.UNKNOWN})
 
 
@@ -61,6 +64,9 @@ class JobStatus:
         signal: The signal that ended the job, if any.
         reason: The scheduler's reason text, if any (``"NonZeroExitCode"``, ``"TimeLimit"``).
         record: The scheduler's full status record, published with the job metrics.
+        lingers: The state is final for the job, but the scheduler keeps the job in its
+            queue until it is deleted (PJM ``ERR``: held after an error). Core deletes it
+            through the cancel hook once it has taken the result, so nothing is left behind.
     """
 
     state: JobState
@@ -69,6 +75,7 @@ class JobStatus:
     signal: int | None = None
     reason: str = ""
     record: Mapping[str, Any] = field(default_factory=dict)
+    lingers: bool = False
 
 
 @dataclass(frozen=True)

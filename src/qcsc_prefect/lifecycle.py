@@ -454,7 +454,16 @@ async def wait_for_job(
         follower.pump(final=True)
         raise
     follower.pump(final=True)
+    if final.lingers:
+        # Final for us, but the scheduler keeps the job queued (PJM ERR): delete it.
+        log.warning("%s job %s ended %s but stays in the scheduler's queue; deleting it",
+                    target, job_id, final.native_state or final.state.value)
+        await _cancel(registry, target, opts, job_id, log)
     return final
+
+
+#: How often a job that stays HELD is reported again in the run log, in seconds.
+HELD_REMINDER_SECONDS = 600.0
 
 
 async def _watch_until_final(poller: Any, job_id: str, interval: float, info: SchedulerInfo,
@@ -462,6 +471,7 @@ async def _watch_until_final(poller: Any, job_id: str, interval: float, info: Sc
     watch = poller.watch(job_id, interval)
     unknown_since: float | None = None
     last_state: JobState | None = None
+    held_reminder = 0.0
     try:
         while True:
             status = await watch.next()
@@ -480,6 +490,12 @@ async def _watch_until_final(poller: Any, job_id: str, interval: float, info: Sc
                 log.info("%s job %s is %s%s", info.name, job_id, state.value,
                          f" ({status.reason})" if status.reason else "")
                 last_state = state
+            if state is JobState.HELD and time.monotonic() >= held_reminder:
+                log.warning("%s job %s is held%s and will not start until it is released; "
+                            "release it with the scheduler's release command, or cancel the "
+                            "wait (the job is then deleted)", info.name, job_id,
+                            f" ({status.reason})" if status.reason else "")
+                held_reminder = time.monotonic() + HELD_REMINDER_SECONDS
             if state.is_terminal:
                 return status
     finally:

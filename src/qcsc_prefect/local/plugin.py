@@ -7,13 +7,7 @@ result; job ids are increasing integers.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +18,8 @@ from ..errors import SubmitError
 from ..jobs import JobSpec, JobState, JobStatus
 from ..scheduler import SchedulerInfo, SchedulerPlugin, TargetOptions
 from ..templating import launch_command, render_template
+from . import jobdir
 
-RUNNER = Path(__file__).with_name("runner.py")
 STATE_DIR_ENV = "QCSC_PREFECT_LOCAL_STATE_DIR"
 
 
@@ -66,7 +60,7 @@ class LocalScheduler(SchedulerPlugin):
 
     def submit(self, job: JobSpec, script_path: Path) -> str:
         root = state_dir(_options(job.options))
-        job_id = _allocate_id(root)
+        job_id = jobdir.allocate_id(root)
         job_dir = root / "jobs" / job_id
         spec = {
             "tag": job.tag,
@@ -77,20 +71,13 @@ class LocalScheduler(SchedulerPlugin):
             "stderr_path": str(job.stderr_path),
             "walltime_seconds": job.profile.walltime_seconds,
         }
-        (job_dir / "job.json").write_text(json.dumps(spec))
         if job.tag:
             (root / "tags").mkdir(exist_ok=True)
             (root / "tags" / job.tag).write_text(job_id)
-        # The runner double-forks; this process only waits for the first fork to exit.
-        # No pipes: the detached runner would hold them open until the job ends.
-        runner_log = job_dir / "runner.log"
-        with open(runner_log, "wb") as log:
-            proc = subprocess.run([sys.executable, "-I", str(RUNNER), str(job_dir)],
-                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                  timeout=30, check=False)
-        if proc.returncode != 0 or not (job_dir / "runner.pid").exists():
-            raise SubmitError(f"local runner did not start for job {job_id}: "
-                              f"{runner_log.read_text().strip()[-500:]}")
+        try:
+            jobdir.start_runner(job_dir, spec)
+        except RuntimeError as exc:
+            raise SubmitError(f"local job {job_id}: {exc}") from None
         return job_id
 
     def poll(self, job_ids: Sequence[str], options: Any) -> Mapping[str, JobStatus]:
@@ -105,14 +92,8 @@ class LocalScheduler(SchedulerPlugin):
     def cancel(self, job_ids: Sequence[str], options: Any) -> None:
         jobs = state_dir(_options(options)) / "jobs"
         for job_id in job_ids:
-            job_dir = jobs / job_id
-            if not job_id.isdigit() or not job_dir.is_dir() or (job_dir / "result.json").exists():
-                continue  # unknown or finished: nothing to do
-            (job_dir / "cancel").touch()
-            pid = _runner_pid(job_dir)
-            if pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
+            if job_id.isdigit():  # unknown or finished ids: nothing to do
+                jobdir.request_cancel(jobs / job_id)
 
     def find_jobs(self, tag: str, options: Any) -> list[str] | None:
         tag_file = state_dir(_options(options)) / "tags" / tag
@@ -123,63 +104,17 @@ def _options(options: Any) -> LocalOptions | None:
     return options if isinstance(options, LocalOptions) else None
 
 
-def _allocate_id(root: Path) -> str:
-    """Next integer id, unique across processes (a locked counter file)."""
-    (root / "jobs").mkdir(parents=True, exist_ok=True)
-    with open(root / "seq", "a+") as seq:
-        fcntl.flock(seq, fcntl.LOCK_EX)
-        seq.seek(0)
-        last = int(seq.read().strip() or 0)
-        job_id = last + 1
-        while (root / "jobs" / str(job_id)).exists():
-            job_id += 1
-        (root / "jobs" / str(job_id)).mkdir()
-        seq.seek(0)
-        seq.truncate()
-        seq.write(str(job_id))
-    return str(job_id)
-
-
-def _runner_pid(job_dir: Path) -> int | None:
-    try:
-        pid = int((job_dir / "runner.pid").read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    # Guard against pid reuse: the live process must be this job's runner.
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.parent.parent.exists() and cmdline.parent.exists():
-        try:
-            if str(job_dir).encode() not in cmdline.read_bytes():
-                return None
-        except OSError:
-            return None
-    return pid
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _status(job_dir: Path) -> JobStatus | None:
     if not job_dir.is_dir():
         return None
-    result_file = job_dir / "result.json"
-    if result_file.exists():
-        result = json.loads(result_file.read_text())
+    result = jobdir.read_result(job_dir)
+    if result is not None:
         return JobStatus(state=JobState(result["state"]), native_state=result["state"],
                          exit_code=result.get("exit_code"), signal=result.get("signal"),
                          reason=result.get("reason", ""), record=_record(job_dir, result))
     started = (job_dir / "started").exists()
-    if not _alive(_runner_pid(job_dir)):
-        if result_file.exists():  # finished between the two checks
+    if not jobdir.alive(jobdir.runner_pid(job_dir)):
+        if (job_dir / "result.json").exists():  # finished between the two checks
             return _status(job_dir)
         if not (job_dir / "runner.pid").exists():
             return JobStatus(state=JobState.PENDING, native_state="SUBMITTING")

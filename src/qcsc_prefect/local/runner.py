@@ -1,4 +1,4 @@
-"""Detached runner of one local job: ``python runner.py JOB_DIR``.
+"""Detached runner of one job: ``python runner.py JOB_DIR``.
 
 Standard library only, and started by file path (not ``-m``), so starting a job does not
 import Prefect. The runner double-forks, so it outlives the submitting process and is not
@@ -8,11 +8,19 @@ grace period) and records the outcome atomically in ``JOB_DIR/result.json``.
 
 Files in JOB_DIR: ``job.json`` (written by the submitter), ``runner.pid``, ``started``,
 ``cancel`` (marker written by a cancel request), ``result.json``.
+
+``job.json`` keys: ``script_path``, ``work_dir``, ``stdout_path``, ``stderr_path``,
+``walltime_seconds``, and, for the fake schedulers of the test kit, optional queueing keys:
+``start_after`` (epoch seconds), ``slots_dir`` + ``slots`` (at most that many jobs sharing
+the directory run at once), ``hold_file`` (wait while it exists), ``env`` (extra
+variables), ``interpreter`` (argv prefix, default ``["bash"]``), ``walltime_signal`` and
+``kill_delay`` (seconds from the first signal to SIGKILL).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -30,7 +38,7 @@ def _now() -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
 
@@ -48,8 +56,35 @@ def _daemonize(job_dir: Path) -> None:
         os._exit(0)
 
 
+def _take_slot(spec: dict, stop: dict[str, str]) -> object | None:
+    """Wait for the job's start time, its release and a free slot; ``None`` if cancelled.
+
+    Returns what must stay open while the job runs (the slot's lock), or ``True``.
+    """
+    start_after = float(spec.get("start_after") or 0)
+    hold = spec.get("hold_file")
+    slots_dir, slots = spec.get("slots_dir"), int(spec.get("slots") or 0)
+    job_dir = Path(spec["job_dir"])
+    while True:
+        if "why" in stop or (job_dir / "cancel").exists():
+            return None
+        if time.time() >= start_after and not (hold and os.path.exists(hold)):
+            if not slots_dir or slots <= 0:
+                return True
+            for index in range(slots):
+                handle = open(os.path.join(slots_dir, f"slot-{index}"), "a")  # noqa: SIM115
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    handle.close()
+                    continue
+                return handle
+        time.sleep(0.05)
+
+
 def run(job_dir: Path) -> int:
     spec = json.loads((job_dir / "job.json").read_text())
+    spec["job_dir"] = str(job_dir)
     stop: dict[str, str] = {}
 
     def on_term(signum: int, _frame: object) -> None:
@@ -57,26 +92,41 @@ def run(job_dir: Path) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    if spec.get("slots_dir"):
+        os.makedirs(spec["slots_dir"], exist_ok=True)
+    slot = _take_slot(spec, stop)
+    if slot is None:  # cancelled while queued or held: the script never ran
+        _write_atomic(job_dir / "result.json", json.dumps(
+            {"state": "CANCELLED", "exit_code": None, "signal": None, "ran": False,
+             "ended_at": _now()}))
+        return 0
     walltime = spec.get("walltime_seconds")
-    with open(spec["stdout_path"], "ab") as out, open(spec["stderr_path"], "ab") as err:
+    walltime_signal = int(spec.get("walltime_signal") or signal.SIGTERM)
+    kill_delay = float(spec.get("kill_delay") or KILL_WAIT_SECONDS)
+    env = {**os.environ, **spec["env"]} if spec.get("env") else None
+    argv = [*(spec.get("interpreter") or ["bash"]), spec["script_path"]]
+    with open(spec["stdout_path"], "ab") as out, \
+            open(spec["stderr_path"], "ab") if spec["stderr_path"] != spec["stdout_path"] \
+            else contextlib.nullcontext(out) as err:
         started = time.monotonic()
         _write_atomic(job_dir / "started", _now())
-        proc = subprocess.Popen(["bash", spec["script_path"]], cwd=spec["work_dir"],
+        proc = subprocess.Popen(argv, cwd=spec["work_dir"], env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 start_new_session=True)
         killed_at: float | None = None
         while proc.poll() is None:
             if "why" not in stop and walltime and time.monotonic() - started > walltime:
                 stop["why"] = "TIMEOUT"
-                err.write(f"qcsc-prefect local: job exceeded walltime of {walltime} s\n".encode())
+                err.write(f"qcsc-prefect: job exceeded walltime of {walltime} s\n".encode())
                 err.flush()
             if (job_dir / "cancel").exists():
                 stop.setdefault("why", "CANCELLED")
             if "why" in stop:
                 if killed_at is None:
-                    _signal_group(proc.pid, signal.SIGTERM)
+                    first = walltime_signal if stop["why"] == "TIMEOUT" else signal.SIGTERM
+                    _signal_group(proc.pid, first)
                     killed_at = time.monotonic()
-                elif time.monotonic() - killed_at > KILL_WAIT_SECONDS:
+                elif time.monotonic() - killed_at > kill_delay:
                     _signal_group(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=0.2)
@@ -87,6 +137,7 @@ def run(job_dir: Path) -> int:
         "state": state,
         "exit_code": code if code >= 0 else None,
         "signal": -code if code < 0 else None,
+        "ran": True,
         "ended_at": _now(),
     }
     _write_atomic(job_dir / "result.json", json.dumps(result))
