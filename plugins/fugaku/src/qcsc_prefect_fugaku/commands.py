@@ -176,7 +176,10 @@ def _with_stats(job_id: str, status: JobStatus) -> JobStatus:
         text = path.read_text(errors="replace")
     except OSError:
         return status
-    record = {**status.record, "stats_file": str(path), **parsing.parse_stats(text)}
+    stats = parsing.parse_stats(text)
+    if stats.get("stats.job_id", job_id) != job_id:  # a file left by another job
+        return status
+    record = {**status.record, "stats_file": str(path), **stats}
     return dataclasses.replace(status, record=record)
 
 
