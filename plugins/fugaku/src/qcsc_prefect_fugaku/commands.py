@@ -196,17 +196,21 @@ def cancel(job_ids: Sequence[str], options: Any) -> None:
     ids = [job_id for job_id in dict.fromkeys(job_ids) if parsing.is_job_id(job_id)]
     if not ids:
         return
-    result = run_command(
-        ["pjdel", *ids], timeout=opts.command_timeout, check=False, retries=2,
-        retry_if=lambda r: bool(parsing.message_codes(r.stderr + r.stdout) & _TRANSIENT))
-    text = result.stderr + "\n" + result.stdout
+    # run_command retries only with check=True; its error carries pjdel's stderr.
+    try:
+        result = run_command(
+            ["pjdel", *ids], timeout=opts.command_timeout, retries=2,
+            retry_if=lambda r: bool(parsing.message_codes(r.stderr + r.stdout) & _TRANSIENT))
+        returncode, text = 0, result.stderr + "\n" + result.stdout
+    except SchedulerCommandError as exc:
+        returncode, text = exc.returncode if exc.returncode is not None else 1, exc.stderr
     errors = [line for line in parsing.messages(text)
               if not parsing.message_codes(line) & _ALREADY_GONE]
-    unexplained = result.returncode != 0 and not parsing.messages(text)
-    if errors or unexplained or result.returncode == -1:
-        detail = "\n".join(errors) or result.stderr.strip() or result.stdout.strip()
+    unexplained = returncode != 0 and not parsing.messages(text)
+    if errors or unexplained:
+        detail = "\n".join(errors) or text.strip()
         raise CancelError(f"pjdel {' '.join(ids)} failed with exit code "
-                          f"{result.returncode}: {detail[:500]}")
+                          f"{returncode}: {detail[:500]}")
 
 
 def find_jobs(tag: str, options: Any) -> list[str]:
