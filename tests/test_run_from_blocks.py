@@ -66,7 +66,7 @@ async def test_job_runs_and_reports_in_prefect(blocks: dict[str, str], tmp_path:
     table = (await artifacts_with_key("greet-metrics"))[0]
     assert f'"{result.job_id}"' in table.data and "COMPLETED" in table.data
     script = (await artifacts_with_key("greet-metrics-script"))[0]
-    assert "export GREETING='hi there'" in script.data
+    assert 'export GREETING="hi there"' in script.data
 
 
 async def test_failed_job_is_returned_with_its_exit_status(blocks: dict[str, str],

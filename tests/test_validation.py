@@ -14,9 +14,11 @@ from qcsc_prefect import (
     ExecutionProfileBlock,
     HPCProfileBlock,
     UnknownTargetError,
+    get_registry,
 )
 from qcsc_prefect.executor import resolve_job
 from qcsc_prefect.lifecycle import plan_job
+from qcsc_prefect.plugins import KNOWN_DISTRIBUTIONS
 from qcsc_prefect.validation import explain
 
 CMD = CommandBlock(command_name="hello", executable_key="python", default_args=["-V"])
@@ -143,13 +145,18 @@ def test_unsupported_launcher_for_target(site_target: str) -> None:
                  executable="x", queue="q", project="p")
 
 
-def test_unknown_target_lists_installed_and_names_distribution() -> None:
-    hpc = HPCProfileBlock(hpc_target="miyabi", executable_map={"python": "x"})
+def test_unknown_target_lists_installed_and_names_distribution(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A scheduler the project knows about but this environment lacks.
+    monkeypatch.setitem(KNOWN_DISTRIBUTIONS, "pbspro", "qcsc-prefect-pbspro")
+    hpc = HPCProfileBlock(hpc_target="pbspro", executable_map={"python": "x"})
     with pytest.raises(NotImplementedError) as caught:
         resolve_job(CMD, PROFILE, hpc)
     assert isinstance(caught.value, UnknownTargetError)
-    assert "installed targets: local" in str(caught.value)
-    assert "pip install qcsc-prefect-miyabi" in str(caught.value)
+    installed = ", ".join(sorted(get_registry().schedulers))
+    assert f"installed targets: {installed})" in str(caught.value)
+    assert "local" in installed
+    assert "pip install qcsc-prefect-pbspro" in str(caught.value)
 
 
 def test_unknown_target_without_known_distribution() -> None:

@@ -1,12 +1,19 @@
-"""Running scheduler commands: one subprocess wrapper for every plugin."""
+"""Running scheduler commands: one subprocess wrapper for every plugin.
+
+Every command a plugin runs goes through :func:`run_command`, which also tells the
+observers added with :func:`observe_commands` about each call: the contract suite uses
+this to count the scheduler commands a poll really runs.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +30,49 @@ class CommandResult:
     returncode: int
     stdout: str
     stderr: str
+
+
+@dataclass(frozen=True)
+class CommandCall:
+    """One command run by :func:`run_command`, as seen by an observer.
+
+    Attributes:
+        argv: The command and its arguments.
+        returncode: Its exit code (``-1`` for a timeout).
+        started: ``time.monotonic()`` when it started.
+        seconds: How long it ran.
+        thread: ``threading.get_ident()`` of the calling thread.
+    """
+
+    argv: tuple[str, ...]
+    returncode: int
+    started: float
+    seconds: float
+    thread: int
+
+
+CommandObserver = Callable[[CommandCall], None]
+_observers: list[CommandObserver] = []
+_observers_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def observe_commands(observer: CommandObserver) -> Iterator[None]:
+    """Call ``observer`` for every command run (in any thread) while the block runs."""
+    with _observers_lock:
+        _observers.append(observer)
+    try:
+        yield
+    finally:
+        with _observers_lock:
+            _observers.remove(observer)
+
+
+def _notify(call: CommandCall) -> None:
+    with _observers_lock:
+        observers = list(_observers)
+    for observer in observers:
+        observer(call)
 
 
 def run_command(
@@ -59,6 +109,7 @@ def run_command(
     full_env = {**os.environ, **env} if env else None
     delay = retry_delay
     for attempt in range(retries + 1):
+        started = time.monotonic()
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                                   cwd=cwd, env=full_env, input=input,
@@ -71,6 +122,9 @@ def run_command(
         except subprocess.TimeoutExpired as exc:
             result = CommandResult(argv, -1, _text(exc.stdout),
                                    f"timed out after {timeout:g} s. {_text(exc.stderr)}")
+        if _observers:
+            _notify(CommandCall(tuple(argv), result.returncode, started,
+                                time.monotonic() - started, threading.get_ident()))
         if result.returncode == 0 or not check:
             return result
         transient = retry_if(result) if retry_if else True

@@ -89,7 +89,7 @@ def test_hostile_values_are_quoted(tmp_path: Path) -> None:
     text = render(tmp_path, arguments=HOSTILE, environments={"W": "it's $HOME `id` \"q\""},
                   modules=["gcc/12 ; rm -rf /"])
     assert "module load 'gcc/12 ; rm -rf /'" in text
-    assert "export W='it'\"'\"'s $HOME `id` \"q\"'" in text
+    assert 'export W="it\'s ${HOME} \\`id\\` \\"q\\""' in text
     out = subprocess.run(["bash", "-c", text.rsplit("\n", 2)[-2].replace(
         "/opt/bin/solver", 'printf "[%s]\\n"')], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == [f"[{a}]" for a in HOSTILE]

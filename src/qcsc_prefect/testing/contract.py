@@ -25,13 +25,13 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..errors import ConfigurationError, JobTimeoutError
+from ..errors import ConfigurationError, JobLostError, JobTimeoutError
 from ..executor import build_scheduler_script_filename
 from ..jobs import JobState, JobStatus, exit_status_of
 from ..lifecycle import plan_job, render_job, run_job, write_script_file
@@ -39,6 +39,7 @@ from ..plugins import get_registry
 from ..profile import ExecutionProfile
 from ..records import RECORD_DIR, load_record
 from .fixtures import HookRecorder
+from .prefect_api import flow_run_log_text
 
 HOSTILE = ["it's", 'say "hi"', "$HOME", "`id`", "a;b|c&d", "two  spaces", "*", "", "tab\there"]
 
@@ -58,6 +59,13 @@ class ContractTarget:
             pending), or ``None`` if the target has no pending phase to test.
         concurrency: How many jobs the concurrency test runs from one flow.
         finish_timeout: Seconds a trivial job may take to finish.
+        max_commands_per_poll: Most scheduler commands (through
+            :func:`qcsc_prefect.shell.run_command`) one poll hook call may run, however
+            many jobs it asks about: a plugin that runs one status command per job fails.
+        cancelled_exit_status: ``JobResult.exit_status`` of a running job after cancel
+            (``128 + SIGTERM`` = 143 where the scheduler signals the job with SIGTERM).
+        vanish: Makes the scheduler forget a job id (purge it from every view), for the
+            lost-job test; ``None`` skips that test.
         extra: Free-form values for a subclass's own tests.
     """
 
@@ -70,6 +78,9 @@ class ContractTarget:
     pending_options: Mapping[str, Any] | None = None
     concurrency: int = 50
     finish_timeout: float = 120.0
+    max_commands_per_poll: int = 3
+    cancelled_exit_status: int = 128 + signal.SIGTERM
+    vanish: Callable[[str], None] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -151,13 +162,34 @@ class SchedulerContract:
 
     async def test_arguments_and_environment_reach_the_job_verbatim(
             self, contract_target: ContractTarget) -> None:
+        t = contract_target
+        marker = t.work_dir / "must-not-exist"
+        touch = shlex.quote(str(marker))
+        args = [*HOSTILE, f"$(touch {touch})", f"`touch {touch}`"]
+        # In environment values only $NAME and ${NAME} expand ($$ is a literal $).
+        weird = (f"it's $BASE/${{BASE}} $$BASE `touch {touch}` $(touch {touch}) \"q\" "
+                 "back\\slash * ~ ${BASE:-x} $1 $")
+        expected = (f"it's /opt/x y//opt/x y $BASE `touch {touch}` $(touch {touch}) \"q\" "
+                    "back\\slash * ~ ${BASE:-x} $1 $")
         snippet = 'for a in "$@"; do printf "[%s]\\n" "$a"; done; printf "<%s>\\n" "$WEIRD"'
-        result = await self.run(contract_target, snippet, *HOSTILE,
-                                environments={"WEIRD": "it's $HOME `id` \"q\""})
+        result = await self.run(t, snippet, *args,
+                                environments={"BASE": "/opt/x y", "WEIRD": weird})
         assert result.ok, result
         lines = result.stdout_path.read_text().splitlines()
-        assert lines[: len(HOSTILE)] == [f"[{a}]" for a in HOSTILE]
-        assert lines[len(HOSTILE)] == "<it's $HOME `id` \"q\">"
+        assert lines[: len(args)] == [f"[{a}]" for a in args]
+        assert lines[len(args)] == f"<{expected}>"
+        assert not marker.exists(), "a value was executed as a command"
+
+    async def test_work_dir_with_blanks_and_quotes(self, contract_target: ContractTarget
+                                                   ) -> None:
+        t = contract_target
+        odd = replace(t, work_dir=t.work_dir / "a dir with 'single' and \"double\" quotes")
+        result = await self.run(odd, 'pwd; echo "out"; echo "err" >&2; exit 5', name="odd")
+        assert result.state is JobState.FAILED, result
+        assert result.exit_status == 5, result
+        assert result.stdout_path.parent == odd.work_dir
+        assert result.stdout_path.read_text().splitlines()[-2:] == [str(odd.work_dir), "out"]
+        assert result.stderr_path.read_text().splitlines()[-1] == "err"
 
     async def test_two_jobs_in_one_work_dir_keep_their_own_logs(
             self, contract_target: ContractTarget) -> None:
@@ -184,12 +216,14 @@ class SchedulerContract:
 
     def test_unknown_ids_are_never_reported_finished(self, contract_target: ContractTarget
                                                      ) -> None:
-        options = get_registry().scheduler(contract_target.target).validate_options(
-            contract_target.options)
-        statuses = get_registry().poll(contract_target.target, ["987654321", "987654322"],
-                                       options)
-        for status in statuses.values():
-            assert status.state is JobState.UNKNOWN
+        t = contract_target
+        known = self.submit(t, "true", "known")
+        unknown = ["987654321", "987654322"]
+        final = self.poll_until(t, [known], lambda s: known in s and s[known].state.is_terminal,
+                                extra_ids=unknown)
+        assert final[known].state is JobState.COMPLETED  # the same call did report real jobs
+        assert all(final.get(j, JobStatus(JobState.UNKNOWN)).state is JobState.UNKNOWN
+                   for j in unknown), final
 
     async def test_concurrent_jobs_share_one_poll_per_interval(
             self, contract_target: ContractTarget, hook_recorder: HookRecorder,
@@ -231,8 +265,12 @@ class SchedulerContract:
         assert min(gaps, default=t.poll_interval) >= 0.9 * t.poll_interval, gaps
         # ...so the number of calls is bounded by time, not by the number of jobs...
         assert len(polls) <= elapsed / t.poll_interval + 2
-        # ...and the calls really were batched: one call asked about every job at once.
+        # ...and the calls really were batched: one call asked about every job at once...
         assert max(len(c.job_ids) for c in polls) == t.concurrency, [len(c.job_ids) for c in polls]
+        # ...with a few scheduler commands, not one per job (counted where they really run).
+        per_poll = [len(c.commands) for c in polls]
+        assert max(per_poll) <= t.max_commands_per_poll, (per_poll, polls[per_poll.index(
+            max(per_poll))].commands[:5])
 
     # -- cancellation ---------------------------------------------------------------
 
@@ -241,9 +279,11 @@ class SchedulerContract:
         job_id = self.submit(t, "echo started; sleep 300", "cancel-running")
         self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state is JobState.RUNNING)
         self.cancel(t, [job_id])
-        final = self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state.is_terminal)
+        # The state may be final before the scheduler has recorded the signal (-1): wait.
+        final = self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state.is_terminal
+                                and exit_status_of(s[job_id]) != -1)
         assert final[job_id].state is JobState.CANCELLED
-        assert exit_status_of(final[job_id]) != 0
+        assert exit_status_of(final[job_id]) == t.cancelled_exit_status, final[job_id]
 
     def test_cancel_pending_job(self, contract_target: ContractTarget) -> None:
         t = contract_target
@@ -272,6 +312,30 @@ class SchedulerContract:
             await self.run(t, "sleep 300", name="timeout", timeout_seconds=3 * t.poll_interval)
         job_id = caught.value.job_id
         assert any(job_id in c.job_ids for c in hook_recorder.cancels)
+        final = self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state.is_terminal)
+        assert final[job_id].state is JobState.CANCELLED
+        records = [load_record(p) for p in (t.work_dir / RECORD_DIR).glob("timeout*.json")]
+        mine = [r for r in records if r is not None and r.job_id == job_id]
+        assert len(mine) == 1, records
+        assert mine[0].finished, mine
+        assert mine[0].final_state in {"CANCELLED", "CANCEL_REQUESTED"}, mine[0]
+
+    async def test_cancellation_during_submission_cancels_the_job(
+            self, contract_target: ContractTarget, hook_recorder: HookRecorder) -> None:
+        t = contract_target
+        with hook_recorder.holding_submits() as gate:
+            task = asyncio.ensure_future(self.run(t, "sleep 300", name="cancel-submitting"))
+            while not hook_recorder.submits:
+                await asyncio.sleep(0.05)
+            task.cancel()  # the scheduler is being asked right now
+            await asyncio.sleep(0.2)
+            gate.set()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert len(hook_recorder.submitted_ids) == 1
+        job_id = hook_recorder.submitted_ids[0]
+        assert any(job_id in c.job_ids for c in hook_recorder.cancels), \
+            "a job accepted while its task was being cancelled must be cancelled"
         final = self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state.is_terminal)
         assert final[job_id].state is JobState.CANCELLED
 
@@ -340,13 +404,65 @@ class SchedulerContract:
                      exec_profile=shell_profile("true"), executable="bash",
                      queue="debug\n#SBATCH --x", project=t.project, options=t.options)
 
-    def test_broken_pre_command_is_refused_before_submission(
+    async def test_broken_pre_command_is_refused_before_submission(
             self, contract_target: ContractTarget, hook_recorder: HookRecorder) -> None:
         t = contract_target
-        planned = plan_job(target=t.target, work_dir=t.work_dir, script_filename="x",
-                           exec_profile=shell_profile("true", pre_commands=["if then fi ("]),
-                           executable="bash", queue=t.queue, project=t.project,
-                           options=t.options)
         with pytest.raises(ConfigurationError, match="pre_commands"):
-            render_job(planned.spec)
-        assert hook_recorder.submits == []
+            await self.run(t, "echo never", name="broken", pre_commands=["if then fi ("])
+        assert hook_recorder.submits == [], "a script that fails bash -n must not be submitted"
+        assert not (t.work_dir / build_scheduler_script_filename("broken", t.target)).exists()
+
+    # -- lost jobs and live logs --------------------------------------------------------
+
+    async def test_a_job_the_scheduler_forgets_is_reported_lost(
+            self, contract_target: ContractTarget) -> None:
+        t = contract_target
+        if t.vanish is None:
+            pytest.skip(f"no way to make {t.target} forget a job here")
+        registry = get_registry()
+        info = registry.schedulers[t.target]
+        registry.schedulers[t.target] = replace(info, unknown_grace_seconds=3 * t.poll_interval)
+        try:
+            task = asyncio.ensure_future(self.run(t, "echo up; sleep 300", name="vanishing"))
+            record = None
+            deadline = time.monotonic() + t.finish_timeout
+            while record is None or record.job_id is None:
+                assert time.monotonic() < deadline, "the job was never submitted"
+                found = sorted((t.work_dir / RECORD_DIR).glob("vanishing*.json")) \
+                    if (t.work_dir / RECORD_DIR).exists() else []
+                record = load_record(found[0]) if found else None
+                await asyncio.sleep(0.1)
+            t.vanish(record.job_id)
+            with pytest.raises(JobLostError) as caught:
+                await task
+            assert caught.value.job_id == record.job_id
+        finally:
+            registry.schedulers[t.target] = info
+
+    async def test_output_reaches_the_run_log_while_the_job_runs(
+            self, contract_target: ContractTarget, prefect_api: str) -> None:
+        from prefect import flow
+        from prefect.context import FlowRunContext
+
+        t = contract_target
+        go = t.work_dir / "GO-live"
+        wait_go = f"for _ in $(seq 600); do [ -e {shlex.quote(str(go))} ] && break; sleep 0.1; done"
+        seen_live: list[bool] = []
+
+        @flow(name="contract-live-log")
+        async def live() -> Any:
+            run_id = FlowRunContext.get().flow_run.id  # type: ignore[union-attr]
+            job = asyncio.ensure_future(self.run(t, f"echo early-line-42; {wait_go}; echo late",
+                                                 name="live"))
+            deadline = time.monotonic() + t.finish_timeout
+            while time.monotonic() < deadline and not job.done():
+                if "early-line-42" in await flow_run_log_text(run_id):
+                    seen_live.append(True)
+                    break
+                await asyncio.sleep(0.5)
+            go.touch()
+            return await job
+
+        result = await live()
+        assert result.ok, result
+        assert seen_live, "the job's output did not reach the run log while it ran"
