@@ -53,10 +53,10 @@ def test_directives_of_an_mpi_job_are_exactly_these(tmp_path: Path) -> None:
         '#PJM --mpi "rank-map-bynode"',
         '#PJM --mpi "max-proc-per-node=4"',
         "#PJM -x PJM_LLIO_GFSCACHE=/vol0004:/vol0005",
-        f'#PJM -o "{tmp_path}/batch.{TAG}.out"',
-        f'#PJM -e "{tmp_path}/batch.{TAG}.err"',
+        f"#PJM -o {tmp_path}/batch.{TAG}.out",
+        f"#PJM -e {tmp_path}/batch.{TAG}.err",
         "#PJM -S",
-        f'#PJM --spath "{tmp_path}/batch.{TAG}.stats"',
+        f"#PJM --spath {tmp_path}/batch.{TAG}.stats",
         f"#PJM --name prefect_job.{TAG}",
     ]
     lines = text.splitlines()
@@ -76,8 +76,8 @@ def test_single_process_job_has_no_mpi_gfscache_or_spack_lines(tmp_path: Path) -
     text = render_script(work_dir=tmp_path, exec_profile=profile, req=REQ, tag=TAG)
     assert directives(text) == [
         '#PJM -L "rscgrp=small"', '#PJM -L "node=1"', "#PJM -g ra000000",
-        f'#PJM -o "{tmp_path}/batch.{TAG}.out"', f'#PJM -e "{tmp_path}/batch.{TAG}.err"',
-        "#PJM -S", f'#PJM --spath "{tmp_path}/batch.{TAG}.stats"',
+        f"#PJM -o {tmp_path}/batch.{TAG}.out", f"#PJM -e {tmp_path}/batch.{TAG}.err",
+        "#PJM -S", f"#PJM --spath {tmp_path}/batch.{TAG}.stats",
         f"#PJM --name prefect_job.{TAG}"]
     assert "spack" not in text
     assert text.rstrip().splitlines()[-1] == "/opt/dice/Dice world"
@@ -114,26 +114,26 @@ def test_hostile_values_render_a_valid_script(tmp_path: Path) -> None:
     assert f"#PJM --name x__rm_-rf__.{planned.spec.tag}" in text
 
 
-def test_a_work_dir_with_blanks_and_quotes_reaches_pjm_as_one_path(tmp_path: Path) -> None:
-    work = tmp_path / "my runs" / "it's here"
+@pytest.mark.parametrize("odd", ["my runs/it's here", 'say "x"', "cost$5", "a\\b", "100%",
+                                 "tick`", "#hash"])
+def test_an_odd_work_dir_gets_output_names_relative_to_it(tmp_path: Path, odd: str) -> None:
+    work = tmp_path / odd
     text = render_script(work_dir=work, exec_profile=mpi_profile(), req=REQ, tag=TAG)
     words = PJMFrontend.directives(text)  # how the simulator (like pjsub) reads directives
-    assert words[words.index("-o") + 1] == f"{work}/batch.{TAG}.out"
-    assert words[words.index("--spath") + 1] == f"{work}/batch.{TAG}.stats"
+    assert words[words.index("-o") + 1] == f"batch.{TAG}.out"
+    assert words[words.index("-e") + 1] == f"batch.{TAG}.err"
+    assert words[words.index("--spath") + 1] == f"batch.{TAG}.stats"
     cd = next(line for line in text.splitlines() if line.startswith("cd "))
     assert shlex.split(cd)[:2] == ["cd", str(work)]
+    assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
 
 
-@pytest.mark.parametrize("bad", ['say "x"', "cost$5", "a\\b", "100%", "tick`"])
-def test_a_work_dir_pjm_cannot_hold_is_refused_by_name(tmp_path: Path, bad: str) -> None:
-    with pytest.raises(ConfigurationError, match=r"^work_dir: .* #PJM -o/-e/--spath"):
-        render_script(work_dir=tmp_path / bad, exec_profile=mpi_profile(), req=REQ)
-
-
-def test_a_script_filename_pjm_cannot_hold_is_refused_by_name(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match=r"^script_filename: .* a '%'"):
+@pytest.mark.parametrize("name", ["my run.pjm", "run%j.pjm", 'say"x".pjm'])
+def test_a_script_filename_pjm_cannot_hold_is_refused_by_name(tmp_path: Path,
+                                                              name: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"^script_filename: .* #PJM -o/-e/--spath"):
         render_script(work_dir=tmp_path, exec_profile=mpi_profile(), req=REQ,
-                      script_basename="run%j.pjm")
+                      script_basename=name)
 
 
 @pytest.mark.parametrize(("name", "tag", "expected"), [

@@ -38,10 +38,8 @@ MAX_JOB_NAME = 63
 TAG_SEPARATOR = "."
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-#: Characters a ``#PJM -o/-e/--spath`` path cannot hold: quoting is undocumented for
-#: them, and PJM expands ``%j``-style patterns in output file names.
-_PATH_UNSAFE = {'"': "a double quote", "\\": "a backslash", "$": "a '$'", "`": "a backquote",
-                "%": "a '%'", "\n": "a line break", "\r": "a line break"}
+#: A path written as is after ``#PJM -o``: no blanks, quotes or characters PJM expands.
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9._/+,:@=-]+$")
 
 
 @dataclass(frozen=True)
@@ -110,22 +108,24 @@ def elapse(walltime: str) -> str:
     return f"{int(hours)}:{minutes}:{seconds}"
 
 
-def pjm_path(path: Path, *, field: str) -> str:
-    """``path`` written as a ``#PJM -o``/``-e``/``--spath`` value: double-quoted.
+def pjm_path(path: Path, *, work_dir: Path) -> str:
+    """``path`` written as a ``#PJM -o``/``-e``/``--spath`` value.
 
-    Blanks and single quotes survive inside the double quotes, like in ``-L "..."``.
+    The absolute path when ``work_dir`` is plain (letters, digits and ``._/+,:@=-``), as
+    the original qcsc-prefect wrote it; otherwise the file name alone, which PJM resolves
+    in the directory pjsub runs in (the job's work dir: core submits there). No quoting
+    rule of PJM is relied on either way.
 
     Raises:
-        ConfigurationError: Naming ``field`` when the path holds a character PJM cannot
-            take there (double quote, backslash, ``$``, backquote, ``%``, line break).
+        ConfigurationError: Naming ``script_filename`` when the file name itself is not
+            plain (a blank, quote or ``%``, which PJM expands in output file names).
     """
-    text = str(path)
-    for bad, what in _PATH_UNSAFE.items():
-        if bad in text:
-            raise ConfigurationError(
-                f"{field}: {text!r} contains {what}, which a #PJM -o/-e/--spath path cannot "
-                f"hold; choose a {field} without it")
-    return f'"{text}"'
+    if path.parent == work_dir and not _PLAIN_PATH.match(path.name):
+        raise ConfigurationError(
+            f"script_filename: the job's output file {path.name!r} would hold a character "
+            "a #PJM -o/-e/--spath path cannot (blank, quote, '%', '$', '\\'...); use "
+            "letters, digits and . _ - + in script_filename")
+    return str(path) if _PLAIN_PATH.match(str(path)) else path.name
 
 
 def stats_path(job: JobSpec) -> Path:
@@ -166,7 +166,6 @@ def template_kwargs(job: JobSpec) -> dict[str, Any]:
     """
     opts = as_fugaku_options(job.options)
     profile = job.profile
-    field = "work_dir" if any(c in str(job.work_dir) for c in _PATH_UNSAFE) else "script_filename"
     shape = _node_shape(job, opts.pjm_resources)
     mpi = list(opts.mpi_options_for_pjm)
     if (profile.launcher != "single" and profile.mpiprocs
@@ -184,9 +183,9 @@ def template_kwargs(job: JobSpec) -> dict[str, Any]:
         "pjm_resources": list(opts.pjm_resources),
         "mpi_options_for_pjm": mpi,
         "gfscache": opts.gfscache,
-        "output": pjm_path(job.stdout_path, field=field),
-        "error": pjm_path(job.stderr_path, field=field),
-        "stats": pjm_path(stats, field=field),
+        "output": pjm_path(job.stdout_path, work_dir=job.work_dir),
+        "error": pjm_path(job.stderr_path, work_dir=job.work_dir),
+        "stats": pjm_path(stats, work_dir=job.work_dir),
         "stdout_path": str(job.stdout_path),
         "stderr_path": str(job.stderr_path),
         "stat_path": str(stats),

@@ -58,7 +58,8 @@ class FugakuPJMRuntime:
 
         Args:
             script_path: Path to the PJM script file.
-            cwd: Optional working directory for ``pjsub`` execution.
+            cwd: Working directory for ``pjsub`` (default: the script's directory, where
+                a rendered script's relative output paths point).
 
         Returns:
             Parsed submission result including job id and raw output.
@@ -69,7 +70,8 @@ class FugakuPJMRuntime:
         """
         try:
             job_id, raw = await asyncio.to_thread(
-                commands.submit, Path(script_path), cwd=cwd, options=self.options)
+                commands.submit, Path(script_path), cwd=cwd or Path(script_path).parent,
+                options=self.options)
         except SchedulerCommandError as exc:
             raise SubmitError(f"pjsub failed for {script_path}: {exc}") from exc
         return SubmitResult(job_id=job_id, raw_output=raw)
