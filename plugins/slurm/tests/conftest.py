@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from qcsc_prefect.testing.availability import unavailable
 from qcsc_prefect_slurm.commands import reset_accounting_detection
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "local-slurm.sh"
@@ -47,7 +48,8 @@ def switch_mode(mode: str) -> None:
         return
     proc = _script("up", "--accounting", mode)
     if proc.returncode == 3:
-        pytest.skip(f"cannot restart the local Slurm cluster here: {proc.stderr.strip()}")
+        unavailable(f"the local Slurm cluster in accounting mode {mode!r}",
+                    why=proc.stderr.strip(), fix=HOW_TO_ENABLE)
     assert proc.returncode == 0, f"local-slurm.sh up --accounting {mode} failed:\n{proc.stderr}"
     reset_accounting_detection()
 
@@ -57,7 +59,7 @@ def slurm_cluster() -> str:
     """Skip unless the local Slurm cluster is up; returns its status line."""
     mode, text = cluster_mode()
     if mode is None:
-        pytest.skip(f"the local Slurm cluster is not running ({text}); {HOW_TO_ENABLE}")
+        unavailable("the local Slurm cluster", why=text, fix=HOW_TO_ENABLE)
     return text
 
 
