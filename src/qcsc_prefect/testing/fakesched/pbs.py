@@ -10,14 +10,16 @@ in the user's home directory, as on PBS, so a script must ``cd`` to its work dir
 
 Use it from a plugin's tests (any PBS-like plugin can, not just Miyabi's)::
 
-    from qcsc_prefect.testing.fakesched.engine import FakeCluster, install_commands
+    from qcsc_prefect.testing.fakesched import pbs
 
-    cluster = FakeCluster(tmp_path / "pbs")
-    cluster.configure(server="opbs", site="miyabi", slots=4, queue_delay=0.2)
-    bin_dir = install_commands(tmp_path / "bin", state_dir=cluster.root,
-                               frontend="qcsc_prefect.testing.fakesched.pbs")
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    # ... submit with `qsub`, then assert on cluster.jobs(), cluster.calls("qstat") ...
+    server = pbs.start(tmp_path / "pbs", server="pbs-01.example", site="vanilla", slots=4)
+    monkeypatch.setenv("PATH", server.path)        # qsub, qstat, qdel, qselect first
+    # ... run your plugin; then look at what the server saw and did:
+    server.job("1.pbs-01.example")                 # FakeJob: phase, outcome, exit_code...
+    server.calls("qstat")                          # argv of every qstat call
+    server.cluster.inject("qstat", fail_next=2)    # faults (see below)
+
+(:func:`start` is :class:`.engine.FakeCluster` plus :func:`.engine.install_commands`.)
 
 Configuration keys (``cluster.configure``), besides the engine's ``slots``,
 ``queue_delay`` and ``kill_delay``:
@@ -60,6 +62,7 @@ Standard library and :mod:`.engine` only.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import getopt
 import getpass
 import json
@@ -71,10 +74,12 @@ import sys
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from .engine import FakeCluster, FakeJob
+from .engine import FakeCluster, FakeJob, install_commands
 
 COMMANDS = ("qsub", "qstat", "qdel", "qselect")
 
@@ -100,6 +105,40 @@ _SHIM = ["/bin/sh", "-c", f'PBS_JOBID=$(cat "${_ID_FILE}") && export PBS_JOBID &
          "pbs_mom"]
 
 
+@dataclass(frozen=True)
+class FakePBS:
+    """A running fake PBS server: its cluster and the directory holding its commands."""
+
+    cluster: FakeCluster
+    bin_dir: Path
+
+    @property
+    def path(self) -> str:
+        """``$PATH`` with the fake commands first."""
+        return f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+    def job(self, job_id: str) -> FakeJob | None:
+        """The cluster's record of PBS job ``job_id`` (``"12.opbs"``), or ``None``."""
+        found = _JOB_ID.match(job_id)
+        return self.cluster.job(found.group(1)) if found else None
+
+    def calls(self, command: str, *, since: float = 0.0) -> list[list[str]]:
+        """The argv of every call of ``command`` (``"qstat"``) since epoch ``since``."""
+        return self.cluster.calls(command, since=since)
+
+
+def start(root: Path | str, **config: Any) -> FakePBS:
+    """Create a fake PBS server: state in ``root/state``, commands in ``root/bin``.
+
+    ``config`` sets the configuration keys of the module docstring (and the engine's).
+    """
+    root = Path(root)
+    cluster = FakeCluster(root / "state")
+    cluster.configure(**config)
+    bin_dir = install_commands(root / "bin", frontend=__name__, state_dir=cluster.root)
+    return FakePBS(cluster, bin_dir)
+
+
 class UsageError(Exception):
     """A command-line or directive error: message for stderr and exit code."""
 
@@ -121,8 +160,8 @@ def main(command: str, argv: list[str]) -> int:
         sys.stderr.write(fault.get("stderr") or
                          f"{command}: cannot connect to server {server} (errno=111)\n")
         return int(fault["rc"])
-    pbs = FakePBS(cluster, config)
-    pbs.stage_out()
+    pbs = Server(cluster, config)
+    pbs.housekeeping()
     try:
         if command == "qsub":
             return pbs.qsub(argv, fault)
@@ -264,7 +303,7 @@ def _default(given: Path | None, default: Path, in_dir: str) -> Path:
 # -- the server ---------------------------------------------------------------------------------
 
 
-class FakePBS:
+class Server:
     """One command invocation's view of the fake PBS server."""
 
     def __init__(self, cluster: FakeCluster, config: dict[str, Any]) -> None:
@@ -393,7 +432,10 @@ class FakePBS:
             seq, id=job_id, output_path=f"{self.host}:{out_path}",
             error_path=f"{self.host}:{err_path}", final_out=str(out_path),
             final_err=str(err_path), **staged)
-        if "h" not in req.flags:
+        exec_time = execution_time(req.single["a"], self.now) if "a" in req.single else None
+        if exec_time is not None and exec_time > self.now:
+            self.cluster.update_meta(seq, exec_time=exec_time)
+        elif "h" not in req.flags:
             self.cluster.release(seq)
         if fault.get("accept_then_fail"):
             sys.stderr.write(fault.get("stderr") or "qsub: End of File\n")
@@ -543,6 +585,8 @@ class FakePBS:
         if job.phase == "running":
             return ("E", "59") if job.meta.get("deleting") else ("R", "42")
         if job.phase == "held":
+            if job.meta["hold_types"] == "n":  # waiting for its -a execution time
+                return "W", "30"
             return "H", "20"
         return "Q", "10"
 
@@ -648,28 +692,32 @@ class FakePBS:
             print(self.job_id(job))
         return 0
 
-    # -- stage-out ----------------------------------------------------------------------
+    # -- housekeeping ---------------------------------------------------------------------
 
-    def stage_out(self) -> None:
-        """Copy spooled output of finished jobs to their final paths (once, atomically)."""
-        spool = self.cluster.root / "spool"
-        if not spool.is_dir():
-            return
+    def housekeeping(self) -> None:
+        """What the server does between commands: start jobs whose ``-a`` time has come
+        (unless user-held), copy spooled output of finished jobs to its final paths."""
         for job in self.cluster.jobs():
-            if not job.finished:
-                continue
-            for key, final in (("spool_out", "final_out"), ("spool_err", "final_err")):
-                source = job.meta.get(key)
-                if not source:
-                    continue
-                claimed = Path(f"{source}.staging.{os.getpid()}")
-                try:
-                    os.rename(source, claimed)  # only one command wins the rename
-                except FileNotFoundError:
-                    continue
-                with open(job.meta[final], "ab") as target:
-                    target.write(claimed.read_bytes())
-                claimed.unlink()
+            if job.phase == "held" and job.meta.get("exec_time") and \
+                    job.meta["exec_time"] <= self.now and job.meta["hold_types"] == "n":
+                self.cluster.release(job.seq)
+            elif job.finished:
+                self._stage_out(job)
+
+    def _stage_out(self, job: FakeJob) -> None:
+        """Copy a finished job's spooled output to its final paths, once, under a lock (a
+        concurrent command waits, so no command reports the job before its files exist)."""
+        sources = [(job.meta.get(key), job.meta.get(final)) for key, final in
+                   (("spool_out", "final_out"), ("spool_err", "final_err"))]
+        if not any(source and os.path.exists(source) for source, _ in sources):
+            return
+        with open(self.cluster.root / "spool" / f"stage-{job.seq}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            for source, final in sources:
+                if source and final and os.path.exists(source):
+                    with open(final, "ab") as target:
+                        target.write(Path(source).read_bytes())
+                    os.unlink(source)
 
 
 class Request:
@@ -725,6 +773,38 @@ def split_variables(value: str) -> list[str]:
             buf.append(c)
     items.append("".join(buf))
     return [i for i in items if i.strip()]
+
+
+def execution_time(value: str, now: float) -> float:
+    """``-a [[[[CC]YY]MM]DD]hhmm[.SS]`` as epoch seconds; a time already past today (or this
+    month) means tomorrow (next month), as qsub reads it.
+
+    Raises:
+        UsageError: If it is not such a time.
+    """
+    digits, _, seconds = value.partition(".")
+    if not digits.isdigit() or len(digits) not in (4, 6, 8, 10, 12) or \
+            (seconds and not seconds.isdigit()):
+        raise UsageError("illegal -a value", rc=1)
+    base = datetime.fromtimestamp(now)
+    fields: dict[str, Any] = {"second": int(seconds or 0), "minute": int(digits[-2:]),
+              "hour": int(digits[-4:-2]), "microsecond": 0}
+    if len(digits) >= 6:
+        fields["day"] = int(digits[-6:-4])
+    if len(digits) >= 8:
+        fields["month"] = int(digits[-8:-6])
+    if len(digits) >= 10:
+        fields["year"] = int(digits[:-8]) + (2000 if len(digits) == 10 else 0)
+    try:
+        when = base.replace(**fields)
+    except ValueError:
+        raise UsageError("illegal -a value", rc=1) from None
+    if when.timestamp() <= now and len(digits) == 4:
+        when += timedelta(days=1)
+    elif when.timestamp() <= now and len(digits) == 6:
+        when = when.replace(month=when.month % 12 + 1,
+                            year=when.year + (1 if when.month == 12 else 0))
+    return when.timestamp()
 
 
 def parse_select(select: str) -> tuple[int, dict[str, Any]]:
