@@ -171,3 +171,23 @@ def test_script_filename_must_be_a_plain_name(name: str) -> None:
     with pytest.raises(ConfigurationError, match="script_filename"):
         plan_job(target="local", work_dir=Path("."), script_filename=name,
                  exec_profile=ExecutionProfile(command_key="c"), executable="x")
+
+
+def test_original_target_fields_become_target_options_with_a_warning() -> None:
+    with pytest.warns(DeprecationWarning, match=r"gfscache is now target_options\['gfscache'\]"):
+        hpc = HPCProfileBlock(hpc_target="fugaku", gfscache="/vol0004", spack_modules=[],
+                              mpi_options_for_pjm=["max-proc-per-node=4"], pjm_resources=None)
+    assert hpc.target_options == {"gfscache": "/vol0004",
+                                  "mpi_options_for_pjm": ["max-proc-per-node=4"]}
+    with pytest.warns(DeprecationWarning, match=r"slurm_qpu is now target_options\['qpu'\]"):
+        assert HPCProfileBlock(hpc_target="slurm", slurm_qpu="kobe").target_options == {
+            "qpu": "kobe"}
+
+
+def test_original_target_field_contradicting_target_options_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"gfscache: '/a' contradicts target_options.gfscache"):
+        HPCProfileBlock(hpc_target="fugaku", gfscache="/a", target_options={"gfscache": "/b"})
+
+
+def test_command_description_may_be_none_as_in_the_original() -> None:
+    assert CommandBlock(command_name="c", executable_key="k", description=None).description is None

@@ -13,10 +13,11 @@ job is resolved (see :meth:`qcsc_prefect.scheduler.SchedulerInfo.validate_option
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 from prefect.blocks.core import Block
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from . import validation as check
 from .hookspecs import hookimpl
@@ -35,7 +36,7 @@ class CommandBlock(Block):
     executable_key: str = Field(
         ..., description="Key looked up in HPCProfileBlock.executable_map for the program path."
     )
-    description: str = Field("", description="Free text shown in the UI.")
+    description: str | None = Field(None, description="Free text shown in the UI.")
     default_args: list[str] = Field(
         default_factory=list, description="Arguments always passed, before user_args."
     )
@@ -106,12 +107,25 @@ class ExecutionProfileBlock(Block):
         return check.no_newlines(str(v) for v in value)
 
 
+#: Fields of the original qcsc-prefect's HPCProfileBlock that are target options here.
+LEGACY_TARGET_FIELDS: dict[str, str] = {
+    "gfscache": "gfscache",
+    "spack_modules": "spack_modules",
+    "mpi_options_for_pjm": "mpi_options_for_pjm",
+    "pjm_resources": "pjm_resources",
+    "slurm_qpu": "qpu",
+}
+
+
 class HPCProfileBlock(Block):
     """HPC target-specific profile (where to submit).
 
     ``hpc_target`` selects the scheduler plugin (``local``, ``slurm``, ``miyabi``,
     ``fugaku`` or any installed third-party target). ``target_options`` holds the settings
-    that only that scheduler understands; its plugin validates them.
+    that only that scheduler understands; its plugin validates them. The original
+    qcsc-prefect's target-specific fields (``gfscache``, ``spack_modules``,
+    ``mpi_options_for_pjm``, ``pjm_resources``, ``slurm_qpu``) are still accepted: they move
+    into ``target_options`` (``slurm_qpu`` as ``qpu``) with a ``DeprecationWarning``.
     """
 
     _block_type_name = "QCSC HPC Profile"
@@ -130,6 +144,32 @@ class HPCProfileBlock(Block):
     target_options: dict[str, Any] = Field(
         default_factory=dict, description="Settings specific to hpc_target, checked by its plugin."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_fields(cls, data: Any) -> Any:
+        """Accept the original qcsc-prefect's target-specific fields as target options."""
+        if not isinstance(data, dict) or not LEGACY_TARGET_FIELDS.keys() & data.keys():
+            return data
+        data = dict(data)
+        options = dict(data.get("target_options") or {})
+        for field, option in LEGACY_TARGET_FIELDS.items():
+            if field not in data:
+                continue
+            value = data.pop(field)
+            if value is None or value == [] or value == "":
+                continue  # the original's default: nothing to carry over
+            if option in options and options[option] != value:
+                raise ValueError(
+                    f"{field}: {value!r} contradicts target_options.{option}="
+                    f"{options[option]!r}; keep only target_options.{option}")
+            options[option] = value
+            warnings.warn(
+                f"HPCProfileBlock.{field} is now target_options[{option!r}] (of the "
+                f"{'slurm' if field == 'slurm_qpu' else 'fugaku'} target); write it there",
+                DeprecationWarning, stacklevel=2)
+        data["target_options"] = options
+        return data
 
     @field_validator("hpc_target")
     @classmethod
