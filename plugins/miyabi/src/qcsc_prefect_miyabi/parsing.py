@@ -246,8 +246,8 @@ class Answer:
 
 _ANSWERS = (
     ("unknown", re.compile(r"Unknown Job Id (\S+)")),
-    ("finished", re.compile(r"(\S+) Job has finished")),       # qstat
-    ("finished", re.compile(r"Job has finished (\S+)")),       # qdel
+    ("finished", re.compile(r"Job has finished (\S+)")),       # qdel: <message> <id>
+    ("finished", re.compile(r"(\S*[^:\s]) Job has finished")),  # qstat: <id> <message>
     ("invalid_state", re.compile(r"Request invalid for state of job (\S+)")),
     ("malformed", re.compile(r"illegally formed job identifier: (\S+)")),
 )
