@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Build the Dice SHCI solver from source, cached by a hash of the source.
+#
+# Usage:
+#   bash plugins/dice/scripts/build-dice.sh [options] SOURCE
+#
+# SOURCE is a Dice source tree (a git checkout of caleb-johnson/Dice, or any directory
+# holding SHCI/SHCI.cpp, possibly one level down) or a tarball of one (.tar.gz, .tgz,
+# .tar.xz, .tar). The last line on stdout is the absolute path of the Dice binary; all
+# progress goes to stderr. A second run with the same source prints the cached binary at
+# once.
+#
+# Options:
+#   --cache-dir DIR   where binaries are kept (default $QCSC_DICE_CACHE, else
+#                     ${XDG_CACHE_HOME:-~/.cache}/qcsc-prefect/dice)
+#   --jobs N          parallel compile jobs (default: nproc)
+#   --no-install      never run apt-get, even as root
+#   --force           rebuild even if the cache holds this source's binary
+#   -h, --help        this text
+#
+# Environment (for sites without Debian packages; each is part of the cache key):
+#   MPICXX            MPI C++ compiler wrapper (default mpicxx)
+#   EIGEN_INCLUDE     Eigen 3 include directory (default /usr/include/eigen3)
+#   BOOST_ROOT        Boost prefix with include/ and lib/ (default: the system's Boost)
+#   DICE_CXXFLAGS     extra compiler flags (default empty)
+#
+# On Debian, run as root, it installs what it needs with apt-get (--no-install-recommends):
+# g++ make libboost-mpi-dev libboost-serialization-dev libeigen3-dev libopenmpi-dev
+# openmpi-bin. Cache layout: DIR/<hash>/bin/Dice (+ build.log, source.txt) and DIR/bin/Dice,
+# a symlink to the binary built or found last.
+#
+# Exit status: 0 with the path printed; 2 for a bad command line or source; 3 for missing
+# build dependencies; 4 for a failed compile or link (the log is named).
+set -euo pipefail
+
+RECIPE_VERSION=1
+UNITS=(SHCI SHCIbasics Determinants integral input Davidson SHCIgetdeterminants
+       SHCIsampledeterminants SHCIrdm SHCISortMpiUtils SHCImakeHamiltonian SHCIshm LCC
+       symmetry OccRestrictions cdfci)
+DEB_PACKAGES=(g++ make libboost-mpi-dev libboost-serialization-dev libeigen3-dev
+              libopenmpi-dev openmpi-bin)
+
+say() { printf 'build-dice: %s\n' "$*" >&2; }
+die() { local code=$1; shift; printf 'build-dice: error: %s\n' "$*" >&2; exit "$code"; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; }
+
+cache_dir=${QCSC_DICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qcsc-prefect/dice}
+jobs=$(nproc 2>/dev/null || echo 2)
+install=1
+force=0
+source_arg=""
+while (($#)); do
+    case $1 in
+        --cache-dir) (($# >= 2)) || die 2 "--cache-dir needs a directory"; cache_dir=$2; shift ;;
+        --cache-dir=*) cache_dir=${1#*=} ;;
+        --jobs) (($# >= 2)) || die 2 "--jobs needs a number"; jobs=$2; shift ;;
+        --jobs=*) jobs=${1#*=} ;;
+        --no-install) install=0 ;;
+        --force) force=1 ;;
+        -h|--help) usage; exit 0 ;;
+        -*) usage; die 2 "unknown option $1" ;;
+        *) [[ -z $source_arg ]] || die 2 "give one SOURCE (got '$source_arg' and '$1')"
+           source_arg=$1 ;;
+    esac
+    shift
+done
+[[ -n $source_arg ]] || { usage; die 2 "no SOURCE given: pass a Dice source directory or tarball"; }
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || die 2 "--jobs: '$jobs' is not a positive number"
+[[ -e $source_arg ]] || die 2 "SOURCE '$source_arg' does not exist"
+
+MPICXX=${MPICXX:-mpicxx}
+EIGEN_INCLUDE=${EIGEN_INCLUDE:-/usr/include/eigen3}
+BOOST_ROOT=${BOOST_ROOT:-}
+DICE_CXXFLAGS=${DICE_CXXFLAGS:-}
+
+mkdir -p "$cache_dir"
+cache_dir=$(cd "$cache_dir" && pwd -P)
+scratch=$(mktemp -d "$cache_dir/.work.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+
+# --- the source tree --------------------------------------------------------------------
+if [[ -f $source_arg ]]; then
+    say "unpacking $source_arg"
+    mkdir "$scratch/src"
+    tar -xf "$source_arg" -C "$scratch/src" 2>"$scratch/tar.err" \
+        || die 2 "cannot unpack '$source_arg' as a tarball: $(head -c 400 "$scratch/tar.err")"
+    search_root=$scratch/src
+else
+    search_root=$(cd "$source_arg" && pwd -P)
+fi
+src=""
+for candidate in "$search_root" "$search_root"/*/; do
+    if [[ -f ${candidate%/}/SHCI/SHCI.cpp ]]; then src=${candidate%/}; break; fi
+done
+[[ -n $src ]] || die 2 "'$source_arg' holds no Dice source: expected SHCI/SHCI.cpp in it or in one of its subdirectories"
+for unit in "${UNITS[@]}"; do
+    [[ -f $src/SHCI/$unit.cpp ]] || die 2 "'$source_arg' is not a complete Dice source: SHCI/$unit.cpp is missing"
+done
+
+# --- the cache key: source content + recipe + build settings ------------------------------
+source_hash=$( (cd "$src" && { find SHCI -type f; find . -maxdepth 1 -type f; } \
+                 | grep -E '\.(cpp|h|hpp)$' | LC_ALL=C sort | tr '\n' '\0' | xargs -0 sha256sum) \
+              | sha256sum | cut -c1-64)
+key=$(printf '%s\n' "recipe=$RECIPE_VERSION" "src=$source_hash" \
+      "mpicxx=$MPICXX" "eigen=$EIGEN_INCLUDE" "boost=$BOOST_ROOT" "flags=$DICE_CXXFLAGS" \
+      | sha256sum | cut -c1-16)
+entry=$cache_dir/$key
+binary=$entry/bin/Dice
+
+missing_libs() { ldd "$1" 2>/dev/null | awk '/not found/ {print $1}' | tr '\n' ' '; }
+
+publish() {  # point DIR/bin/Dice at the binary and print its path (the last stdout line)
+    mkdir -p "$cache_dir/bin"
+    ln -sfn "../$key/bin/Dice" "$cache_dir/bin/.Dice.$$"
+    mv -fT "$cache_dir/bin/.Dice.$$" "$cache_dir/bin/Dice"
+    printf '%s\n' "$binary"
+}
+
+# --- build dependencies ---------------------------------------------------------------
+missing_packages() {
+    command -v dpkg-query >/dev/null || return 0
+    local pkg
+    for pkg in "${DEB_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+            || printf '%s ' "$pkg"
+    done
+}
+
+ensure_packages() {
+    local missing
+    missing=$(missing_packages)
+    [[ -n $missing ]] || return 0
+    if ((install)) && ((EUID == 0)) && command -v apt-get >/dev/null; then
+        say "installing Debian packages: $missing"
+        export DEBIAN_FRONTEND=noninteractive
+        # shellcheck disable=SC2086
+        if ! apt-get install -y -q --no-install-recommends $missing >"$scratch/apt.log" 2>&1; then
+            say "apt-get install failed; updating the package lists and retrying"
+            apt-get update -q >>"$scratch/apt.log" 2>&1 || true
+            # shellcheck disable=SC2086
+            apt-get install -y -q --no-install-recommends $missing >>"$scratch/apt.log" 2>&1 \
+                || die 3 "apt-get could not install: $missing$(printf '\n')$(tail -n 15 "$scratch/apt.log")"
+        fi
+    else
+        say "missing Debian packages: $missing(install them with: sudo apt-get install --no-install-recommends $missing, or load your site's MPI, Boost and Eigen and set MPICXX/BOOST_ROOT/EIGEN_INCLUDE)"
+    fi
+}
+
+# --- fast path: the cached binary ---------------------------------------------------------
+exec 9>"$cache_dir/.lock-$key"
+flock 9
+if ((!force)) && [[ -x $binary ]]; then
+    if [[ -z $(missing_libs "$binary") ]]; then
+        say "cached: $binary (source hash $key)"
+        publish
+        exit 0
+    fi
+    say "cached binary $binary misses shared libraries ($(missing_libs "$binary")); installing dependencies"
+    ensure_packages
+    if [[ -z $(missing_libs "$binary") ]]; then publish; exit 0; fi
+    say "still missing: $(missing_libs "$binary"); rebuilding"
+fi
+
+ensure_packages
+command -v "$MPICXX" >/dev/null \
+    || die 3 "MPI C++ compiler '$MPICXX' not found on PATH: install openmpi (Debian: libopenmpi-dev openmpi-bin), load your site's MPI module, or set MPICXX"
+
+cxxflags=(-std=c++14 -O2 -w -fPIC -fopenmp -fpermissive -I. -I./SHCI "-I$EIGEN_INCLUDE")
+ldflags=(-fopenmp)
+if [[ -n $BOOST_ROOT ]]; then
+    cxxflags+=("-I$BOOST_ROOT/include")
+    ldflags+=("-L$BOOST_ROOT/lib" "-Wl,-rpath,$BOOST_ROOT/lib")
+fi
+# shellcheck disable=SC2206
+cxxflags+=($DICE_CXXFLAGS)
+probe() {  # header check with the real flags: a clear message instead of a compile error
+    printf '#include <%s>\n' "$1" | (cd "$src" && "$MPICXX" "${cxxflags[@]}" -x c++ -E - -o /dev/null) \
+        >/dev/null 2>&1 || die 3 "$2"
+}
+probe boost/mpi.hpp "Boost.MPI headers not found: install libboost-mpi-dev (Debian) or set BOOST_ROOT to a Boost built with MPI"
+probe boost/serialization/vector.hpp "Boost.Serialization headers not found: install libboost-serialization-dev or set BOOST_ROOT"
+probe Eigen/Dense "Eigen 3 headers not found in $EIGEN_INCLUDE: install libeigen3-dev or set EIGEN_INCLUDE"
+
+git_hash=$(git -C "$src" rev-parse HEAD 2>/dev/null || echo "source-sha256-$key")
+git_branch=$(git -C "$src" rev-parse --abbrev-ref HEAD 2>/dev/null || echo "unknown")
+cxxflags+=("-DGIT_HASH=\"$git_hash\"" "-DGIT_BRANCH=\"$git_branch\"" "-DCOMPILE_TIME=\"$(date -u +%FT%TZ)\"")
+
+build=$scratch/build
+mkdir -p "$build/obj" "$build/bin"
+log=$build/build.log
+say "compiling ${#UNITS[@]} units with $MPICXX, $jobs at a time (about a minute on 2 cores)"
+start=$SECONDS
+if ! printf '%s\n' "${UNITS[@]}" | (cd "$src" && xargs -P "$jobs" -I{} \
+        "$MPICXX" "${cxxflags[@]}" -c "SHCI/{}.cpp" -o "$build/obj/{}.o") >"$log" 2>&1; then
+    mkdir -p "$entry"; cp "$log" "$entry/build.log"
+    die 4 "compiling Dice failed; full log: $entry/build.log$(printf '\n')$(grep -m 20 -i 'error' "$log" || tail -n 20 "$log")"
+fi
+objects=()
+for unit in "${UNITS[@]}"; do objects+=("$build/obj/$unit.o"); done
+if ! "$MPICXX" "${ldflags[@]}" -o "$build/bin/Dice" "${objects[@]}" \
+        -lboost_mpi -lboost_serialization -lrt >>"$log" 2>&1; then
+    mkdir -p "$entry"; cp "$log" "$entry/build.log"
+    die 4 "linking Dice failed (Boost.MPI/Serialization libraries?); full log: $entry/build.log$(printf '\n')$(tail -n 20 "$log")"
+fi
+[[ -z $(missing_libs "$build/bin/Dice") ]] \
+    || die 4 "the built binary cannot find shared libraries: $(missing_libs "$build/bin/Dice")"
+say "built in $((SECONDS - start)) s"
+
+mkdir -p "$entry/bin"
+cp "$log" "$entry/build.log"
+printf 'source: %s\nsource_sha256: %s\ncommit: %s\nbuilt: %s\nmpicxx: %s\n' \
+    "$source_arg" "$source_hash" "$git_hash" "$(date -u +%FT%TZ)" \
+    "$("$MPICXX" --version 2>/dev/null | head -n 1)" >"$entry/source.txt"
+mv -f "$build/bin/Dice" "$entry/bin/.Dice.tmp"
+mv -f "$entry/bin/.Dice.tmp" "$binary"
+say "installed $binary"
+publish

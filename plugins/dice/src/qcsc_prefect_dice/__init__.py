@@ -1,0 +1,48 @@
+"""qcsc-prefect-dice: the Dice SHCI solver as a qcsc-prefect job on any target.
+
+Each subspace runs as one Dice job through :func:`qcsc_prefect.run_job_from_blocks`, on
+whatever target the HPC profile names (``local``, ``slurm``, ``miyabi``, ``fugaku``)::
+
+    from qcsc_prefect_dice import DiceSHCISolverJob, create_dice_blocks
+
+    names = create_dice_blocks(hpc_target="slurm", project="", queue="debug",
+                               root_dir="runs/dice", dice_executable="/opt/dice/bin/Dice",
+                               launcher="mpirun", mpiprocs=2, **FIXED_SPACE)
+    solver = await DiceSHCISolverJob.load(names["solver_block_name"])
+    result = await solver.run((strs, strs), h1, h2, norb, nelec)
+
+    # as qiskit-addon-sqd's sci_solver (all subspaces of an iteration run concurrently)
+    diagonalize_fermionic_hamiltonian(..., sci_solver=solver.solve_sci_batch,
+                                      symmetrize_spin=True)
+
+Build Dice with ``plugins/dice/scripts/build-dice.sh SOURCE`` (see the README).
+"""
+
+from .block_utils import (
+    acreate_dice_blocks,
+    aregister_dice_block_types,
+    create_dice_blocks,
+    register_dice_block_types,
+)
+from .errors import DiceOutputError, DiceOutputFormatError, DiceOutputMissingError
+from .executable import find_dice_executable
+from .inputs import FIXED_SPACE, FIXED_SPACE_CUTOFF
+from .io_utils import make_job_work_dir, prep_dice_input_files, read_dice_output_files
+from .solver_job import DiceSHCISolverJob
+
+__all__ = [
+    "FIXED_SPACE",
+    "FIXED_SPACE_CUTOFF",
+    "DiceOutputError",
+    "DiceOutputFormatError",
+    "DiceOutputMissingError",
+    "DiceSHCISolverJob",
+    "acreate_dice_blocks",
+    "aregister_dice_block_types",
+    "create_dice_blocks",
+    "find_dice_executable",
+    "make_job_work_dir",
+    "prep_dice_input_files",
+    "read_dice_output_files",
+    "register_dice_block_types",
+]

@@ -1,0 +1,68 @@
+"""Slow, obviously-correct references for the DICE file formats (tests and bench only).
+
+``reference_read_dets_bin`` reads ``dets.bin`` the way the original qcsc-prefect's published
+reader does: ``struct.unpack`` per value, one Python loop iteration per determinant and per
+orbital character, dictionaries for the matrix positions.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+
+def reference_read_dets_bin(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(amplitudes, strs_a, strs_b)`` with sorted unique strings, one record at a time."""
+    amplitudes: list[float] = []
+    pairs: list[tuple[int, int]] = []
+    with open(path, "rb") as handle:
+        count = struct.unpack("i", handle.read(4))[0]
+        norb = struct.unpack("i", handle.read(4))[0]
+        for _ in range(count):
+            amplitudes.append(struct.unpack("d", handle.read(8))[0])
+            text = handle.read(norb).decode("ascii")
+            alpha = beta = 0
+            for orbital, char in enumerate(text):
+                if char in "a2":
+                    alpha |= 1 << orbital
+                if char in "b2":
+                    beta |= 1 << orbital
+            pairs.append((alpha, beta))
+    strs_a = sorted({a for a, _ in pairs})
+    strs_b = sorted({b for _, b in pairs})
+    row = {s: i for i, s in enumerate(strs_a)}
+    col = {s: j for j, s in enumerate(strs_b)}
+    matrix = np.zeros((len(strs_a), len(strs_b)))
+    for amplitude, (alpha, beta) in zip(amplitudes, pairs):
+        matrix[row[alpha], col[beta]] = amplitude
+    return matrix, np.array(strs_a, dtype=np.int64), np.array(strs_b, dtype=np.int64)
+
+
+def write_dets_bin(path: Path, coeffs: np.ndarray, occupations: list[str]) -> None:
+    """Write a ``dets.bin`` the way Dice does (header, then coefficient + characters)."""
+    norb = len(occupations[0]) if occupations else 1
+    with open(path, "wb") as handle:
+        handle.write(struct.pack("<ii", len(occupations), norb))
+        for coeff, text in zip(coeffs, occupations):
+            handle.write(struct.pack("<d", float(coeff)))
+            handle.write(text.encode("ascii"))
+
+
+def occupation_text(alpha: int, beta: int, norb: int) -> str:
+    """Dice's occupation characters of determinant ``(alpha, beta)``."""
+    chars = []
+    for orbital in range(norb):
+        a, b = (alpha >> orbital) & 1, (beta >> orbital) & 1
+        chars.append("2" if a and b else "a" if a else "b" if b else "0")
+    return "".join(chars)
+
+
+def spin1rdm_text(entries: list[tuple[int, int, float]], norb: int) -> str:
+    """``spin1RDM.0.0.txt`` as Dice writes it (``%3d   %3d   %10.8g``, |value| > 1e-6)."""
+    lines = [f"{2 * norb}\n"]
+    for i, j, value in entries:
+        if abs(value) > 1e-6:
+            lines.append(f"{i:3d}   {j:3d}   {value:10.8g}\n")
+    return "".join(lines)
