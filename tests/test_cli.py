@@ -43,7 +43,7 @@ def test_render_from_file_prints_a_valid_script_and_submits_nothing(tmp_path: Pa
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--set", "walltime=2h"], "execution_profile_overrides: walltime"),
-    (["--set", "nodes=2"], "unknown key(s) 'nodes'"),
+    (["--set", "nodes=2"], "Unsupported execution_profile_overrides keys: nodes;"),
     (["--hpc", "cluster"], "--hpc: no HPCProfileBlock named 'cluster'"),
 ])
 def test_render_errors_are_one_line_naming_the_field(args: list[str], message: str) -> None:

@@ -7,10 +7,14 @@ import itertools
 import sys
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from prefect import flow, task
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.context import get_run_context
+from prefect.logging.handlers import APILogHandler
 
 from qcsc_prefect import (
     CommandBlock,
@@ -65,8 +69,14 @@ async def test_job_runs_and_reports_in_prefect(blocks: dict[str, str], tmp_path:
     assert f"local job {result.job_id} finished: COMPLETED" in logs
     table = (await artifacts_with_key("greet-metrics"))[0]
     assert f'"{result.job_id}"' in table.data and "COMPLETED" in table.data
+    assert '"metric": "exit_code", "value": "0"' in table.data  # the original's column name
     script = (await artifacts_with_key("greet-metrics-script"))[0]
     assert 'export GREETING="hi there"' in script.data
+    # A stable name leads to the latest run's output, and the log says where it is.
+    assert (tmp_path / "greet.out").is_symlink()
+    assert (tmp_path / "greet.out").resolve() == result.stdout_path
+    assert (tmp_path / "greet.err").resolve() == result.stderr_path
+    assert f"(latest run: {tmp_path / 'greet.out'})" in logs
 
 
 async def test_failed_job_is_returned_with_its_exit_status(blocks: dict[str, str],
@@ -77,8 +87,27 @@ async def test_failed_job_is_returned_with_its_exit_status(blocks: dict[str, str
             **blocks, work_dir=tmp_path, script_filename="fail", watch_poll_interval=0.2,
             execution_profile_overrides={"environments": {"GREETING": "x", "EXIT": "7"}})
 
+    @flow
+    async def again() -> tuple[JobResult, str]:
+        result = await run_job_from_blocks(
+            **blocks, work_dir=tmp_path, script_filename="fail", watch_poll_interval=0.2,
+            execution_profile_overrides={"environments": {"GREETING": "x", "EXIT": "7"}})
+        return result, str(get_run_context().flow_run.id)
+
     result = await failing()
     assert result.state is JobState.FAILED and result.exit_status == 7 and not result.ok
+    second, flow_run_id = await again()
+    # The stable name follows the latest run; the first run's files stay.
+    assert (tmp_path / "fail.out").resolve() == second.stdout_path != result.stdout_path
+    assert result.stdout_path.exists()
+    # A failed job's end is logged as an error, with the tail of its stderr.
+    await APILogHandler.aflush()
+    async with get_client() as client:
+        logs = await client.read_logs(log_filter=LogFilter(
+            flow_run_id=LogFilterFlowRunId(any_=[UUID(flow_run_id)])))
+    errors = [log.message for log in logs if log.level >= 40]
+    assert any(f"local job {second.job_id} finished: FAILED" in m and "err line" in m
+               for m in errors), errors
 
 
 def test_sync_flow_uses_the_sync_api(blocks: dict[str, str], tmp_path: Path) -> None:

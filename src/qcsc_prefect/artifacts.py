@@ -22,6 +22,7 @@ def metrics_rows(result: JobResult, job: JobSpec) -> list[dict[str, str]]:
         "state": result.state.value,
         "native_state": result.native_state,
         "exit_status": result.exit_status,
+        "exit_code": result.exit_status,  # the original qcsc-prefect's name for it
         "job_name": job.job_name,
         "queue": job.queue,
         "project": job.project,

@@ -42,7 +42,7 @@ from .errors import (
     SubmitError,
 )
 from .jobs import JobResult, JobSpec, JobState, JobStatus, exit_status_of
-from .logs import LogFollower
+from .logs import LogFollower, tail_text
 from .plugins import Registry, get_registry
 from .poller import shared_poller
 from .profile import ExecutionProfile
@@ -254,9 +254,16 @@ async def run_job(
         except Exception as exc:  # the job's result matters more than its artifacts
             log.warning("could not publish artifacts for job %s: %s", sub.job_id, exc)
         _finish(sub, final.state.value)
-        level = logging.INFO if result.ok else logging.WARNING
-        log.log(level, "%s job %s finished: %s (%s), exit status %s", target, sub.job_id,
-                final.state.value, final.native_state, result.exit_status)
+        if result.ok:
+            log.info("%s job %s finished: %s (%s), exit status %s", target, sub.job_id,
+                     final.state.value, final.native_state, result.exit_status)
+        else:
+            reason = f" ({final.reason})" if final.reason else ""
+            tail = tail_text(sub.spec.stderr_path)
+            stderr = f"; last lines of {sub.spec.stderr_path}:\n{tail}" if tail else ""
+            log.error("%s job %s finished: %s (%s), exit status %s%s%s", target, sub.job_id,
+                      final.state.value, final.native_state, result.exit_status, reason,
+                      stderr)
         return result
 
 
@@ -327,11 +334,43 @@ async def _submit_or_reattach(planned: PlannedJob, rec_file: Path, run_key: str,
         raise
     record.job_id, record.submitted_at = job_id, utcnow()
     save_record(rec_file, record)
+    links = link_latest_output(spec)
     where = " ".join(filter(None, [spec.queue and f"queue {spec.queue}",
                                    spec.project and f"project {spec.project}"]))
-    log.info("submitted %s as %s job %s%s; stdout %s", spec.script_path.name, spec.target,
-             job_id, f" ({where})" if where else "", spec.stdout_path)
+    log.info("submitted %s as %s job %s%s; stdout %s%s", spec.script_path.name, spec.target,
+             job_id, f" ({where})" if where else "", spec.stdout_path,
+             f" (latest run: {links[0]})" if links else "")
     return _Submission(spec, job_id, record, rec_file, script_text)
+
+
+def link_latest_output(spec: JobSpec) -> list[Path]:
+    """Point ``<stem>.out``/``<stem>.err`` in the work dir at this submission's files.
+
+    Each submission writes its own ``<stem>.<tag>.out``, so concurrent or repeated jobs
+    never clobber each other; the stable names always lead to the latest submission.
+    A regular file already at a stable name is left alone.
+
+    Returns:
+        The links made.
+    """
+    made = []
+    for path in dict.fromkeys([spec.stdout_path, spec.stderr_path]):
+        stem, _, suffix = path.name.rpartition(f".{spec.tag}")
+        if not stem or not spec.tag:
+            continue
+        link = path.with_name(stem + suffix)
+        if link.exists() and not link.is_symlink():
+            continue
+        tmp = link.with_name(f".{link.name}.{os.getpid()}.link")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        try:
+            tmp.symlink_to(path.name)
+            os.replace(tmp, link)
+        except OSError:  # a file system without symlinks: the tagged names still work
+            continue
+        made.append(link)
+    return made
 
 
 async def _reattach(earlier: SubmissionRecord, rec_file: Path, spec: JobSpec,

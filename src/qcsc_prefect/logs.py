@@ -98,3 +98,19 @@ class LogFollower:
 
     def _emit(self, stream: _Stream, text: str) -> None:
         self._logger.log(stream.level, "%s[%s]\n%s", self.prefix, stream.label, text)
+
+
+def tail_text(path: Path, *, max_bytes: int = 4096, max_lines: int = 20) -> str:
+    """The last lines of a file (at most ``max_bytes`` read), or ``""`` if unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except OSError:
+        return ""
+    lines = data.decode(errors="replace").splitlines()
+    if size > max_bytes and lines:
+        lines = lines[1:]  # the first line is probably cut
+    return "\n".join(lines[-max_lines:])

@@ -181,7 +181,8 @@ class ExecutionProfile:
         unknown = sorted(set(overrides) - OVERRIDABLE_FIELDS)
         if unknown:
             raise ConfigurationError(
-                f"execution_profile_overrides: unknown key(s) {', '.join(map(repr, unknown))}; "
+                # Starts with the original qcsc-prefect's wording, which callers may match.
+                f"Unsupported execution_profile_overrides keys: {', '.join(unknown)}; "
                 f"overridable keys are {', '.join(sorted(OVERRIDABLE_FIELDS))}"
             )
         try:
