@@ -193,3 +193,12 @@ def test_original_target_field_contradicting_target_options_is_refused() -> None
 
 def test_command_description_may_be_none_as_in_the_original() -> None:
     assert CommandBlock(command_name="c", executable_key="k", description=None).description is None
+
+
+def test_wait_timeout_is_still_caught_as_runtime_error() -> None:
+    from qcsc_prefect import JobTimeoutError, WaitTimeout
+
+    assert WaitTimeout is JobTimeoutError
+    with pytest.raises(RuntimeError):
+        raise WaitTimeout("late", job_id="1", target="local")
+    assert issubclass(WaitTimeout, TimeoutError)

@@ -53,8 +53,12 @@ class PollError(QcscPrefectError, RuntimeError):
     """The scheduler's status command kept failing, so the job's state is unknown."""
 
 
-class JobTimeoutError(QcscPrefectError, TimeoutError):
-    """The job did not finish within ``timeout_seconds``; it has been cancelled."""
+class JobTimeoutError(QcscPrefectError, TimeoutError, RuntimeError):
+    """The job did not finish within ``timeout_seconds``; it has been cancelled.
+
+    A :class:`TimeoutError`, and, like the original qcsc-prefect's ``WaitTimeout``, a
+    :class:`RuntimeError`, so ``except RuntimeError`` keeps working.
+    """
 
     def __init__(self, message: str, *, job_id: str, target: str) -> None:
         super().__init__(message)
