@@ -121,6 +121,7 @@ def dice_blocks(prefect_api: str, dice_executable: Path, tmp_path: Path
             "solver_block_name": f"dice-solver-{suffix}",
             "launcher": "mpirun", "mpiprocs": 2, "walltime": "00:10:00",
             "mpi_options": MPI_OPTIONS, "environments": mpi_environments(),
+            "watch_poll_interval": 0.5, "timeout_seconds": 300.0,
         }
         return await acreate_dice_blocks(**{**defaults, **settings})
 

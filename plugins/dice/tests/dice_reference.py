@@ -35,7 +35,7 @@ def reference_read_dets_bin(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndar
     row = {s: i for i, s in enumerate(strs_a)}
     col = {s: j for j, s in enumerate(strs_b)}
     matrix = np.zeros((len(strs_a), len(strs_b)))
-    for amplitude, (alpha, beta) in zip(amplitudes, pairs):
+    for amplitude, (alpha, beta) in zip(amplitudes, pairs, strict=True):
         matrix[row[alpha], col[beta]] = amplitude
     return matrix, np.array(strs_a, dtype=np.int64), np.array(strs_b, dtype=np.int64)
 
@@ -45,7 +45,7 @@ def write_dets_bin(path: Path, coeffs: np.ndarray, occupations: list[str]) -> No
     norb = len(occupations[0]) if occupations else 1
     with open(path, "wb") as handle:
         handle.write(struct.pack("<ii", len(occupations), norb))
-        for coeff, text in zip(coeffs, occupations):
+        for coeff, text in zip(coeffs, occupations, strict=True):
             handle.write(struct.pack("<d", float(coeff)))
             handle.write(text.encode("ascii"))
 

@@ -119,7 +119,8 @@ def test_synthetic_product_space_round_trip(tmp_path: Path) -> None:
     dets = read_dets_bin(tmp_path / "dets.bin", norb=norb, nelec=(6, 6), chunk_records=50)
     matrix, strs_a, strs_b = reference_read_dets_bin(tmp_path / "dets.bin")
     assert np.array_equal(dets.amplitudes, matrix)
-    assert np.array_equal(dets.strs_a, strings) and np.array_equal(dets.strs_b, strs_b)
+    assert np.array_equal(dets.strs_a, strs_a) and np.array_equal(dets.strs_a, strings)
+    assert np.array_equal(dets.strs_b, strs_b)
 
 
 # --- dets.bin: broken files ---------------------------------------------------------------

@@ -97,6 +97,8 @@ def create_dice_blocks(
     pjm_resources: list[str] | None = None,
     target_options: dict[str, Any] | None = None,
     symmetrize_spin: bool = False,
+    timeout_seconds: float | None = 7200.0,
+    watch_poll_interval: float = 5.0,
 ) -> dict[str, str]:
     """Create the standard block set required to run DICE on qcsc-prefect.
 
@@ -151,6 +153,8 @@ def create_dice_blocks(
         pjm_resources: Fugaku only: extra ``#PJM -L`` resources (a Fugaku target option).
         target_options: Further options of the target (``HPCProfileBlock.target_options``).
         symmetrize_spin: Use the union of alpha and beta strings when they differ.
+        timeout_seconds: Cancel a Dice job still running after this long (``None``: wait).
+        watch_poll_interval: Seconds between status polls of the Dice jobs.
 
     Returns:
         The document names: ``command_block_name``, ``execution_profile_block_name``,
@@ -215,6 +219,8 @@ def build_dice_blocks(
     pjm_resources: list[str] | None = None,
     target_options: dict[str, Any] | None = None,
     symmetrize_spin: bool = False,
+    timeout_seconds: float | None = 7200.0,
+    watch_poll_interval: float = 5.0,
 ) -> dict[str, tuple[str, Block]]:
     """Build and check the four blocks of :func:`create_dice_blocks` without saving them.
 
@@ -271,7 +277,8 @@ def build_dice_blocks(
                 "dice_solver", hpc_target),
             metrics_artifact_key=metrics_key, select_cutoff=select_cutoff,
             davidson_tol=davidson_tol, energy_tol=energy_tol, max_iter=max_iter,
-            return_sci_state=return_sci_state, symmetrize_spin=symmetrize_spin)
+            return_sci_state=return_sci_state, symmetrize_spin=symmetrize_spin,
+            timeout_seconds=timeout_seconds, watch_poll_interval=watch_poll_interval)
     except ValidationError as exc:
         raise explain(exc, where=where) from None
     # The checks run_job_from_blocks makes: names match, queue/project, executable, options.

@@ -33,7 +33,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import ConfigDict, Field, field_validator
 
 from qcsc_prefect import validation as check
-from qcsc_prefect.context import run_logger, run_sync
+from qcsc_prefect.context import in_run_context, run_logger, run_sync
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.executor import run_job_from_blocks
 
@@ -243,12 +243,14 @@ class DiceSHCISolverJob(Block):
             run_logger().info("spin_sq=%s is written to input.dat as 'spin'; this Dice build "
                               "reads the keyword but does not constrain the spin", spin_sq)
         single = len(work_dirs) == 1
-        jobs = [
-            _run_dice_job.with_options(task_run_name=f"dice-{index}")(
-                self, work_dir, self.script_filename if single
-                else numbered(self.script_filename, index), norb, (int(nelec[0]), int(nelec[1])))
-            for index, work_dir in enumerate(work_dirs)
-        ]
+        # Inside a flow each job is a task run (UI, logs); outside, a plain coroutine.
+        in_flow = in_run_context()
+        jobs = []
+        for index, work_dir in enumerate(work_dirs):
+            name = self.script_filename if single else numbered(self.script_filename, index)
+            args = (self, work_dir, name, norb, (int(nelec[0]), int(nelec[1])))
+            jobs.append(_solve_task.with_options(task_run_name=f"dice-{index}")(*args)
+                        if in_flow else run_dice_job(*args))
         return await gather_or_cancel(jobs)
 
     def _prepare(self, subspaces: list[tuple[np.ndarray, np.ndarray]],
@@ -336,10 +338,14 @@ async def gather_or_cancel(coroutines: Sequence[Coroutine[Any, Any, T]]) -> list
         raise
 
 
-@task(name="solve_eigenstate", cache_policy=NO_CACHE)
-async def _run_dice_job(solver: DiceSHCISolverJob, work_dir: Path, script_filename: str,
-                        norb: int, nelec: tuple[int, int]) -> SCIResult:
-    """Run Dice in ``work_dir`` (inputs written) and read its outputs."""
+async def run_dice_job(solver: DiceSHCISolverJob, work_dir: Path, script_filename: str,
+                       norb: int, nelec: tuple[int, int]) -> SCIResult:
+    """Run Dice as a job in ``work_dir`` (inputs already written) and read its outputs.
+
+    Raises:
+        DiceOutputError: Naming the job, its final state, the work dir, the file and Dice's
+            last output lines.
+    """
     from .io_utils import read_dice_output_files
 
     result = await run_job_from_blocks(
@@ -363,3 +369,7 @@ async def _run_dice_job(solver: DiceSHCISolverJob, work_dir: Path, script_filena
         raise exc.with_prefix(
             f"{result.target} job {result.job_id} ended {result.state.value} with exit "
             f"status {result.exit_status}. ") from None
+
+
+#: :func:`run_dice_job` as a Prefect task (one task run per Dice job inside a flow).
+_solve_task = task(name="solve_eigenstate", cache_policy=NO_CACHE)(run_dice_job)
