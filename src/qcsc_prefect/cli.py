@@ -17,6 +17,7 @@ from .context import run_sync
 from .errors import QcscPrefectError
 from .executor import build_scheduler_script_filename, load_and_resolve, resolve_job
 from .lifecycle import plan_job, render_job
+from .migrate import migrate_blocks, render_report
 from .plugins import get_registry
 
 app = typer.Typer(help="Run Prefect flow jobs on HPC schedulers: plugins, previews, blocks.",
@@ -132,6 +133,43 @@ def blocks_apply(
 
     for line in run_sync(apply()):
         out.print(line, markup=False)
+
+
+@blocks_app.command("migrate")
+def blocks_migrate(
+    name: Annotated[list[str] | None, typer.Option(
+        "--name", "-n", help="Only the original documents with this name (repeatable).")] = None,
+    write: Annotated[bool, typer.Option(
+        "--write", help="Write our documents (without it: dry run, nothing written).")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace our documents of the same name that hold other values "
+        "(without it they are refused).")] = False,
+    check_targets: Annotated[bool, typer.Option(
+        help="Require each hpc_target's plugin and check its target_options.")] = True,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the report as JSON instead of tables.")] = False,
+) -> None:
+    """Convert the original qcsc-prefect's block documents into ours (same names).
+
+    Reads the documents saved by the original's blocks (slugs hpc_command,
+    execution_profile, hpc_profile) from the Prefect API and shows, per document, every
+    field kept, defaulted, moved into target_options, renamed, converted or dropped.
+    A document our checks refuse is listed with the field and the fix and not written;
+    the originals are never changed.
+
+    A dry run is the default: the change drops or rewrites values (target fields of
+    another target, Slurm memory as a raw directive...) and the API is usually shared,
+    so read the report first, then run again with --write. Exit status 1 when a
+    document is refused or a --name is not found.
+    """
+    report = run_sync(migrate_blocks(names=name, write_documents=write, overwrite=overwrite,
+                                     check_targets=check_targets))
+    if as_json:
+        sys.stdout.write(report.to_json())
+    else:
+        for part in render_report(report):
+            out.print(part)
+    raise typer.Exit(report.exit_code)
 
 
 def main() -> None:

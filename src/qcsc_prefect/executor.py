@@ -132,11 +132,22 @@ async def _load(block_type: type[Any], name: str, field: str) -> Any:
     except ValidationError as exc:
         raise explain(exc, where=f"{block_type.__name__} {name!r}") from None
     except ValueError as exc:
-        if "Unable to find block document" in str(exc):
+        if "Unable to find block document" not in str(exc):
+            raise
+        import shlex  # only on this error path
+
+        from .migrate import original_document_slug
+
+        original = await original_document_slug(block_type, name)
+        if original:
             raise ConfigurationError(
-                f"{field}: no {block_type.__name__} named {name!r} on the Prefect API; create it "
-                "(qcsc-prefect blocks apply FILE.toml) or fix the name") from None
-        raise
+                f"{field}: no {block_type.__name__} named {name!r} on the Prefect API, but the "
+                f"original qcsc-prefect's {original!r} document {name!r} is there; convert it "
+                f"with `qcsc-prefect blocks migrate --name {shlex.quote(name)}` (shows the "
+                "change), then the same with --write") from None
+        raise ConfigurationError(
+            f"{field}: no {block_type.__name__} named {name!r} on the Prefect API; create it "
+            "(qcsc-prefect blocks apply FILE.toml) or fix the name") from None
 
 
 async def resolve_hpc_target(*, hpc_profile_block_name: str) -> str:
