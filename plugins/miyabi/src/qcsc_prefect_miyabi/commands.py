@@ -237,12 +237,15 @@ def cancel(job_ids: Sequence[str], options: Any) -> None:
     result = run_command(["qdel", *ids], timeout=opts.command_timeout, check=False)
     again = _qdel_outcome(result, ids)
     if again:
-        result = run_command(
-            ["qdel", *again], timeout=opts.command_timeout, check=False, retries=3,
-            retry_if=lambda r: "Request invalid for state" in r.stderr)
-        if _qdel_outcome(result, again):
-            raise CancelError(f"qdel {' '.join(again)}: {result.stderr.strip()[:500]}; the "
-                              "job is in a state PBS cannot delete now; check it with qstat")
+        try:  # run_command retries only with check=True
+            run_command(["qdel", *again], timeout=opts.command_timeout, retries=3,
+                        retry_if=lambda r: "Request invalid for state" in r.stderr)
+        except SchedulerCommandError as exc:
+            last = CommandResult(exc.argv, exc.returncode or 1, "", exc.stderr)
+            if _qdel_outcome(last, again):
+                raise CancelError(
+                    f"qdel {' '.join(again)}: {exc.stderr.strip()[:500]}; the job is in a "
+                    "state PBS cannot delete now; check it with qstat") from None
 
 
 def _qdel_outcome(result: CommandResult, ids: list[str]) -> list[str]:
