@@ -1,8 +1,8 @@
 """Slow, obviously-correct references for the DICE file formats (tests and bench only).
 
-``reference_read_dets_bin`` reads ``dets.bin`` the way the original qcsc-prefect's published
-reader does: ``struct.unpack`` per value, one Python loop iteration per determinant and per
-orbital character, dictionaries for the matrix positions.
+``reference_read_dets_bin`` reads ``dets.bin`` with the algorithm of the original
+qcsc-prefect's published reader (written anew here): ``struct.unpack`` per value, Python
+loops per determinant and per orbital character, dictionaries for the matrix positions.
 """
 
 from __future__ import annotations
@@ -14,30 +14,39 @@ import numpy as np
 
 
 def reference_read_dets_bin(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(amplitudes, strs_a, strs_b)`` with sorted unique strings, one record at a time."""
-    amplitudes: list[float] = []
-    pairs: list[tuple[int, int]] = []
+    """``(amplitudes, strs_a, strs_b)`` with sorted unique strings, one record at a time.
+
+    The original's algorithm: ``struct.unpack`` per value, the occupation text decoded per
+    record, a boolean occupation vector per record filled character by character, the two
+    strings summed bit by bit, then ``np.unique`` and dictionaries for the matrix positions.
+    """
+    coefficients: list[float] = []
+    texts: list[str] = []
     with open(path, "rb") as handle:
         count = struct.unpack("i", handle.read(4))[0]
         norb = struct.unpack("i", handle.read(4))[0]
         for _ in range(count):
-            amplitudes.append(struct.unpack("d", handle.read(8))[0])
-            text = handle.read(norb).decode("ascii")
-            alpha = beta = 0
-            for orbital, char in enumerate(text):
-                if char in "a2":
-                    alpha |= 1 << orbital
-                if char in "b2":
-                    beta |= 1 << orbital
-            pairs.append((alpha, beta))
-    strs_a = sorted({a for a, _ in pairs})
-    strs_b = sorted({b for _, b in pairs})
-    row = {s: i for i, s in enumerate(strs_a)}
-    col = {s: j for j, s in enumerate(strs_b)}
+            coefficients.append(struct.unpack("d", handle.read(8))[0])
+            texts.append(handle.read(norb).decode("ascii"))
+    pairs: list[tuple[int, int]] = []
+    for text in texts:
+        occupied = np.zeros(2 * norb, dtype=bool)
+        for orbital, char in enumerate(text):
+            if char in "a2":
+                occupied[orbital] = True
+            if char in "b2":
+                occupied[orbital + norb] = True
+        alpha = sum(int(bit) << k for k, bit in enumerate(occupied[:norb]))
+        beta = sum(int(bit) << k for k, bit in enumerate(occupied[norb:]))
+        pairs.append((alpha, beta))
+    strs_a = np.unique([a for a, _ in pairs]).astype(np.int64)
+    strs_b = np.unique([b for _, b in pairs]).astype(np.int64)
+    row = {int(s): i for i, s in enumerate(strs_a)}
+    col = {int(s): j for j, s in enumerate(strs_b)}
     matrix = np.zeros((len(strs_a), len(strs_b)))
-    for amplitude, (alpha, beta) in zip(amplitudes, pairs, strict=True):
-        matrix[row[alpha], col[beta]] = amplitude
-    return matrix, np.array(strs_a, dtype=np.int64), np.array(strs_b, dtype=np.int64)
+    for coefficient, (alpha, beta) in zip(coefficients, pairs, strict=True):
+        matrix[row[alpha], col[beta]] = coefficient
+    return matrix, strs_a, strs_b
 
 
 def write_dets_bin(path: Path, coeffs: np.ndarray, occupations: list[str]) -> None:

@@ -123,6 +123,16 @@ def test_synthetic_product_space_round_trip(tmp_path: Path) -> None:
     assert np.array_equal(dets.strs_b, strs_b)
 
 
+def test_64_orbital_strings_are_unsigned(tmp_path: Path) -> None:
+    top = (1 << 63) | 1
+    write_dets_bin(tmp_path / "dets.bin", np.array([0.6, -0.8]),
+                   [occupation_text(top, 3, 64), occupation_text(6, top, 64)])
+    dets = read_dets_bin(tmp_path / "dets.bin", norb=64, nelec=(2, 2), chunk_records=1)
+    assert dets.strs_a.dtype == np.uint64
+    assert dets.strs_a.tolist() == [6, top] and dets.strs_b.tolist() == [3, top]
+    assert dets.amplitudes.tolist() == [[0.0, -0.8], [0.6, 0.0]]
+
+
 # --- dets.bin: broken files ---------------------------------------------------------------
 
 

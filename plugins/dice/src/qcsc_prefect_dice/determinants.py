@@ -174,8 +174,14 @@ def occupations_to_strings(occ: np.ndarray, *, first_record: int = 0,
                            path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Convert ``dets.bin`` occupation characters to alpha and beta CI strings.
 
+    Works on 8 characters at a time as ``uint64`` words (SWAR): of ``'0'`` (0x30), ``'2'``
+    (0x32), ``'a'`` (0x61) and ``'b'`` (0x62), the beta flag is bit 1 and the alpha flag
+    is ``bit0 | (bit1 & ~bit6)``. Re-encoding the flags must give back the input, which
+    validates every character in the same pass.
+
     Args:
-        occ: ``uint8`` array of shape ``(records, norb)`` holding ``0``/``a``/``b``/``2``.
+        occ: ``uint8`` array of shape ``(records, norb)`` holding ``0``/``a``/``b``/``2``;
+            rows may be strided (a field of the record array), columns contiguous.
         first_record: Index of the first row in the file, for error messages.
         path: The file, for error messages.
 
@@ -186,20 +192,57 @@ def occupations_to_strings(occ: np.ndarray, *, first_record: int = 0,
         DetsBinError: If a character is not one of ``0``, ``a``, ``b``, ``2``.
     """
     records, norb = occ.shape
-    codes = _CODES[occ]
-    if records and codes.max() > 3:
-        row, col = (int(v) for v in np.argwhere(codes > 3)[0])
-        raise DetsBinError(
-            path, f"determinant {first_record + row} has byte {bytes([int(occ[row, col])])!r} "
-            f"for orbital {col}; expected one of '0', 'a', 'b', '2'")
     words = (norb + 7) // 8
-    out = []
-    for mask in (1, 2):
-        packed = np.packbits(codes & mask, axis=1, bitorder="little")
-        buffer = np.zeros((records, 8), dtype=np.uint8)
-        buffer[:, :words] = packed
-        out.append(buffer.view("<u8").reshape(records).astype(np.uint64, copy=False))
-    return out[0], out[1]
+    if norb % 8 or occ.strides[-1] != 1:
+        padded = np.full((records, 8 * words), ord("0"), dtype=np.uint8)
+        padded[:, :norb] = occ
+        occ = padded
+    chars = occ.view("<u8")  # (records, words): character k of a word in byte k
+    shifted = chars >> _SHIFT1
+    beta = shifted & _ONES
+    alpha = chars >> _SHIFT6
+    np.invert(alpha, out=alpha)
+    np.bitwise_and(alpha, shifted, out=alpha)
+    np.bitwise_or(alpha, chars, out=alpha)
+    np.bitwise_and(alpha, _ONES, out=alpha)
+    # '0' + 0x31*alpha + 0x32*beta - 0x61*(alpha & beta), byte by byte (no carries)
+    encoded = alpha * np.uint64(0x31)
+    encoded += _ZEROS
+    np.multiply(beta, np.uint64(0x32), out=shifted)
+    encoded += shifted
+    np.bitwise_and(alpha, beta, out=shifted)
+    shifted *= np.uint64(0x61)
+    encoded -= shifted
+    if not np.array_equal(encoded, chars):
+        _raise_bad_character(occ[:, :norb], first_record, path)
+    return _pack_flags(alpha, records, words), _pack_flags(beta, records, words)
+
+
+# SWAR constants: a 0/1 flag per byte, '0' in every byte, and the multiplier that gathers
+# the flags at bits 0, 8, ..., 56 into bits 56..63 (flag of byte k -> bit 56 + k).
+_ONES = np.uint64(0x0101010101010101)
+_ZEROS = np.uint64(0x3030303030303030)
+_GATHER = np.uint64(0x0102040810204080)
+_SHIFT1, _SHIFT6, _SHIFT56 = np.uint64(1), np.uint64(6), np.uint64(56)
+
+
+def _pack_flags(flags: np.ndarray, records: int, words: int) -> np.ndarray:
+    """Per-byte flags of ``(records, words)`` words -> one ``uint64`` string per record."""
+    flags *= _GATHER
+    flags >>= _SHIFT56
+    if words == 1:
+        return flags.reshape(records).copy()
+    packed = np.zeros((records, 8), dtype=np.uint8)
+    packed[:, :words] = flags
+    return packed.view("<u8").reshape(records)
+
+
+def _raise_bad_character(occ: np.ndarray, first_record: int, path: Path | None) -> None:
+    codes = _CODES[occ]
+    row, col = (int(v) for v in np.argwhere(codes > 3)[0])
+    raise DetsBinError(
+        path, f"determinant {first_record + row} has byte {bytes([int(occ[row, col])])!r} "
+        f"for orbital {col}; expected one of '0', 'a', 'b', '2'")
 
 
 def _read_header(handle: BinaryIO, path: Path, size: int) -> tuple[int, int]:
