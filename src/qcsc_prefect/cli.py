@@ -151,8 +151,8 @@ def blocks_migrate(
 ) -> None:
     """Convert the original qcsc-prefect's block documents into ours (same names).
 
-    Reads the documents saved by the original's blocks (slugs hpc_command,
-    execution_profile, hpc_profile) from the Prefect API and shows, per document, every
+    Reads the documents saved by the original's blocks (slugs hpc-command,
+    execution-profile, hpc-profile) from the Prefect API and shows, per document, every
     field kept, defaulted, moved into target_options, renamed, converted or dropped.
     A document our checks refuse is listed with the field and the fix and not written;
     the originals are never changed.

@@ -1,7 +1,8 @@
 """``qcsc-prefect blocks migrate``: turn the original qcsc-prefect's block documents into ours.
 
 The original (distribution ``qcsc-prefect-blocks`` 0.3.0) saved its blocks under the block type
-slugs ``hpc_command``, ``execution_profile`` and ``hpc_profile``; ours are ``qcsc-command``,
+slugs ``hpc-command``, ``execution-profile`` and ``hpc-profile`` (its classes say
+``hpc_command``...; Prefect slugifies them); ours are ``qcsc-command``,
 ``qcsc-execution-profile`` and ``qcsc-hpc-profile``. Each original document becomes one of ours
 with the same name, so flows keep their block names. The originals are never changed.
 
@@ -83,15 +84,15 @@ class OriginalType:
 
 
 ORIGINAL_TYPES: tuple[OriginalType, ...] = (
-    OriginalType("hpc_command", "command", CommandBlock,
+    OriginalType("hpc-command", "command", CommandBlock,
                  ("command_name", "executable_key"),
                  {"description": None, "default_args": []}),
-    OriginalType("execution_profile", "execution_profile", ExecutionProfileBlock,
+    OriginalType("execution-profile", "execution_profile", ExecutionProfileBlock,
                  ("profile_name", "command_name"),
                  {"resource_class": "cpu", "num_nodes": 1, "mpiprocs": 1, "ompthreads": None,
                   "walltime": "00:05:00", "launcher": "single", "mpi_options": [],
                   "modules": [], "pre_commands": [], "environments": {}}),
-    OriginalType("hpc_profile", "hpc_profile", HPCProfileBlock, (),
+    OriginalType("hpc-profile", "hpc_profile", HPCProfileBlock, (),
                  {"hpc_target": "miyabi", "queue_cpu": "regular-c", "queue_gpu": "regular-g",
                   "project_cpu": "", "project_gpu": "", "executable_map": {},
                   "slurm_qpu": None, "slurm_memory": None, "slurm_ntasks": None,
@@ -241,10 +242,13 @@ def _empty(value: Any) -> bool:
 
 def _kept(original: OriginalType, name: str, value: Any) -> FieldChange:
     """A field carried over as is; notes where our default would differ."""
-    ours = original.ours.model_fields[name].get_default(call_default_factory=True)
+    ours = original.ours.model_fields[name]
     note = ""
-    if name in original.defaults and value == original.defaults[name] and value != ours:
-        note = f"the original's default; ours would be {ours!r}"
+    if name in original.defaults and value == original.defaults[name]:
+        if ours.is_required():
+            note = "the original's default; ours has none (required)"
+        elif (default := ours.get_default(call_default_factory=True)) != value:
+            note = f"the original's default; ours would be {default!r}"
     return FieldChange(name, "kept", value, name, value, note)
 
 
@@ -513,20 +517,30 @@ def _value(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else repr(value)
 
 
+def _change_row(change: FieldChange) -> tuple[str, str, str, str, str]:
+    if change.new_field is None:
+        value = _value(change.old)
+    elif change.action in ("kept", "moved", "renamed"):
+        value = _value(change.new)
+    else:
+        value = f"{_value(change.old)} → {_value(change.new)}"
+    return (change.field, change.action, change.new_field or "-", value, change.note)
+
+
 def _document(plan: DocumentPlan) -> RenderableType:
     label, style = STATUS_TEXT[plan.status]
-    heading = Text.assemble(
+    parts: list[RenderableType] = [Text.assemble(
         (f"{plan.original.slug}/{plan.name}", "bold"), " → ",
-        (f"{plan.new_slug}/{plan.name}", "bold"), "  ", (label, style))
-    table = Table("field", "change", "old value", "new field", "new value", "note",
-                  show_edge=False, pad_edge=False)
-    for change in plan.changes:
-        if change.action == "empty" or (change.action == "kept" and not change.note):
-            continue
-        table.add_row(change.field, change.action, _value(change.old),
-                      change.new_field or "-", _value(change.new) if change.new_field else "-",
-                      change.note)
-    parts: list[RenderableType] = [heading, table]
+        (f"{plan.new_slug}/{plan.name}", "bold"), "  ", (label, style))]
+    rows = [_change_row(c) for c in plan.changes
+            if c.action != "empty" and (c.action != "kept" or c.note)]
+    if rows:
+        table = Table(show_edge=False, pad_edge=False)
+        for header in ("field", "change", "to", "value", "note"):
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        parts.append(table)
     for action, label in (("kept", "kept as is"), ("empty", "unset, nothing to carry over")):
         quiet = [c.field for c in plan.changes if c.action == action and not c.note]
         if quiet:
