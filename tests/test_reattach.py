@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 from qcsc_prefect import ExecutionProfile, JobState, get_registry, run_job
@@ -21,7 +23,7 @@ def submit_with_record(work_dir: Path, snippet: str, *, record_job_id: bool) -> 
     spec = planned.spec
     path = write_script_file(work_dir=work_dir, filename="job.sh", text=render_job(spec))
     job_id = get_registry().submit(spec, path)
-    rec_file = record_path(spec.work_dir, "job.sh", "standalone")
+    rec_file = record_path(spec.work_dir, "job.sh")
     save_record(rec_file, SubmissionRecord(
         target="local", tag=spec.tag, fingerprint=planned.fingerprint, script_path=str(path),
         stdout_path=str(spec.stdout_path), stderr_path=str(spec.stderr_path),
@@ -50,7 +52,7 @@ async def test_tag_unknown_to_scheduler_means_submit_again(tmp_path: Path,
                                                            hook_recorder: HookRecorder) -> None:
     planned = plan_job(target="local", work_dir=tmp_path, script_filename="job.sh",
                        exec_profile=profile("echo x"), executable="bash")
-    rec_file = record_path(planned.spec.work_dir, "job.sh", "standalone")
+    rec_file = record_path(planned.spec.work_dir, "job.sh")
     save_record(rec_file, SubmissionRecord(
         target="local", tag="never-submitted", fingerprint=planned.fingerprint,
         script_path="", stdout_path="", stderr_path="", run_key="standalone",
@@ -67,8 +69,12 @@ async def test_changed_configuration_cancels_the_old_job(tmp_path: Path,
     assert result.ok and result.job_id != old_id and len(hook_recorder.submits) == 1
     assert [c.job_ids for c in hook_recorder.cancels] == [(old_id,)]
     options = get_registry().scheduler("local").validate_options(None)
-    assert get_registry().poll("local", [old_id], options)[old_id].state in {
-        JobState.CANCELLED, JobState.RUNNING}  # cancel requested; the runner is stopping it
+    deadline = time.monotonic() + 30
+    while (state := get_registry().poll("local", [old_id], options)[old_id].state).is_terminal \
+            is False:
+        assert time.monotonic() < deadline, state
+        await asyncio.sleep(0.1)
+    assert state is JobState.CANCELLED
 
 
 async def test_finished_record_means_a_new_run(tmp_path: Path,
@@ -80,9 +86,15 @@ async def test_finished_record_means_a_new_run(tmp_path: Path,
 
 
 async def test_reattach_can_be_turned_off(tmp_path: Path, hook_recorder: HookRecorder) -> None:
-    old_id, _ = submit_with_record(tmp_path, "echo same", record_job_id=True)
+    snippet = "[ -e GO ] || sleep 300"
+    old_id, _ = submit_with_record(tmp_path, snippet, record_job_id=True)
+    (tmp_path / "GO").touch()  # the old job already sleeps; a new one ends at once
     hook_recorder.submits.clear()
     result = await run_job(target="local", work_dir=tmp_path, script_filename="job.sh",
-                           exec_profile=profile("echo same"), executable="bash",
+                           exec_profile=profile(snippet), executable="bash",
                            watch_poll_interval=0.2, reattach=False)
-    assert result.job_id != old_id and len(hook_recorder.submits) == 1
+    assert result.ok
+    assert result.job_id != old_id
+    assert len(hook_recorder.submits) == 1
+    # One script, one live job: the replaced job was cancelled, not orphaned.
+    assert [c.job_ids for c in hook_recorder.cancels] == [(old_id,)]

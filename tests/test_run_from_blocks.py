@@ -140,18 +140,33 @@ async def test_tasks_in_threads_share_one_poller(blocks: dict[str, str], tmp_pat
     assert min(gaps) >= 0.45
 
 
-async def test_same_script_twice_at_once_is_refused(blocks: dict[str, str],
-                                                    tmp_path: Path) -> None:
+async def test_same_script_twice_at_once_is_one_job(blocks: dict[str, str], tmp_path: Path,
+                                                   hook_recorder: Any) -> None:
+    @flow
+    async def twice() -> list[Any]:
+        return await asyncio.gather(*(
+            run_job_from_blocks(**blocks, work_dir=tmp_path, script_filename="same",
+                                watch_poll_interval=0.2) for _ in range(2)))
+
+    first, second = await twice()
+    assert first.ok
+    assert first.job_id == second.job_id  # the second call joined the first one's wait
+    assert len(hook_recorder.submits) == 1
+
+
+async def test_same_script_for_different_jobs_at_once_is_refused(blocks: dict[str, str],
+                                                                 tmp_path: Path) -> None:
     @flow
     async def clash() -> list[Any]:
         return await asyncio.gather(*(
             run_job_from_blocks(**blocks, work_dir=tmp_path, script_filename="same",
-                                watch_poll_interval=0.2) for _ in range(2)),
-            return_exceptions=True)
+                                user_args=[str(i)], watch_poll_interval=0.2)
+            for i in range(2)), return_exceptions=True)
 
     outcomes = await clash()
     errors = [o for o in outcomes if isinstance(o, ConfigurationError)]
-    assert len(errors) == 1 and "already used by a job" in str(errors[0])
+    assert len(errors) == 1
+    assert "already used by a different job" in str(errors[0])
     assert sum(isinstance(o, JobResult) and o.ok for o in outcomes) == 1
 
 

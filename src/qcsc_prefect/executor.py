@@ -12,7 +12,7 @@ from .blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
 from .context import run_sync
 from .errors import ConfigurationError, ExecutableNotFoundError
 from .jobs import JobResult
-from .lifecycle import default_job_name, run_job
+from .lifecycle import DEFAULT_OUTAGE_BUDGET, Reattach, default_job_name, run_job
 from .plugins import get_registry
 from .profile import ExecutionProfile
 from .scheduler import TargetOptions
@@ -267,7 +267,9 @@ async def run_job_from_blocks(
     fugaku_job_name: str | None = None,
     execution_profile_overrides: dict[str, Any] | None = None,
     job_name: str | None = None,
-    reattach: bool = True,
+    reattach: Reattach = True,
+    outage_budget_seconds: float = DEFAULT_OUTAGE_BUDGET,
+    cancel_on_outage: bool = False,
 ) -> JobResult:
     """Resolve Prefect blocks and execute a job on the configured HPC target.
 
@@ -279,8 +281,10 @@ async def run_job_from_blocks(
     ``await``; from sync code use :func:`run_job_from_blocks_sync`.
 
     A job that finishes in any state (including failed or cancelled by the scheduler) is
-    returned; check ``result.ok``. A retry of the same flow run reattaches to a job it
-    already submitted rather than submitting it again.
+    returned; check ``result.ok``. One script name in one work dir is one job: a retry of
+    the flow run, or a new run of the same flow after a crash, reattaches to the job
+    already submitted (same configuration, still queued or running) instead of submitting
+    it again, and says so in the log.
 
     Args:
         command_block_name: Prefect block document name for the command to run.
@@ -302,7 +306,14 @@ async def run_job_from_blocks(
         execution_profile_overrides: Optional runtime overrides for selected execution
             profile fields, such as ``num_nodes`` or ``walltime``.
         job_name: Same as ``fugaku_job_name``; takes precedence.
-        reattach: Reattach to an unfinished earlier submission by this flow run.
+        reattach: ``True`` (default): reattach to an earlier, still queued or running
+            submission of the same script and configuration. ``"finished-ok"``: also
+            reuse the result of an earlier submission that completed with exit status 0.
+            ``False``: always submit anew (an unfinished earlier job is cancelled).
+        outage_budget_seconds: How long to keep waiting (with backoff) while the
+            scheduler's status command fails; then ``PollError`` is raised and the job is
+            left running for a re-run to reattach to.
+        cancel_on_outage: Cancel the job when the outage budget runs out.
 
     Returns:
         The job's :class:`~qcsc_prefect.jobs.JobResult`, of the target's result type
@@ -318,6 +329,7 @@ async def run_job_from_blocks(
         NotImplementedError: If the resolved ``hpc_target`` is not installed
             (:class:`~qcsc_prefect.errors.UnknownTargetError`).
         JobTimeoutError: If ``timeout_seconds`` passed (the job was cancelled).
+        PollError: If the status command failed for ``outage_budget_seconds``.
     """
     resolved = await load_and_resolve(
         command_block_name=command_block_name,
@@ -333,7 +345,8 @@ async def run_job_from_blocks(
         job_name=job_name or fugaku_job_name or resolved.job_name,
         watch_poll_interval=watch_poll_interval,
         timeout_seconds=timeout_seconds, metrics_artifact_key=metrics_artifact_key,
-        reattach=reattach)
+        reattach=reattach, outage_budget_seconds=outage_budget_seconds,
+        cancel_on_outage=cancel_on_outage)
 
 
 def run_job_from_blocks_sync(**kwargs: Any) -> JobResult:

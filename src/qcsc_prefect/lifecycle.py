@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -23,11 +24,11 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -38,13 +39,14 @@ from .errors import (
     ConfigurationError,
     JobLostError,
     JobTimeoutError,
+    PollError,
     SchedulerCommandError,
     SubmitError,
 )
 from .jobs import JobResult, JobSpec, JobState, JobStatus, exit_status_of
 from .logs import LogFollower, tail_text
 from .plugins import Registry, get_registry
-from .poller import shared_poller
+from .poller import PollFailure, shared_poller
 from .profile import ExecutionProfile
 from .records import SubmissionRecord, load_record, record_path, save_record, utcnow
 from .scheduler import SchedulerInfo
@@ -52,8 +54,9 @@ from .shell import check_script_syntax
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
-_claimed: set[Path] = set()
-_claimed_lock = threading.Lock()
+#: Default ``outage_budget_seconds``: how long a job is waited on while its status is unknown.
+DEFAULT_OUTAGE_BUDGET = 3600.0
+
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,24 @@ class _Submission:
     script_text: str
 
 
+#: ``reattach`` values: ``True`` (default), ``False``, or also reuse a finished good result.
+Reattach = bool | Literal["finished-ok"]
+
+
+@dataclass
+class _InFlight:
+    """A job this process is waiting on; later calls for the same script join the wait."""
+
+    fingerprint: str
+    loop: asyncio.AbstractEventLoop
+    task: asyncio.Task[JobResult]
+    waiters: int = 0
+
+
+_in_flight: dict[Path, _InFlight] = {}
+_in_flight_lock = threading.Lock()
+
+
 async def run_job(
     *,
     target: str,
@@ -181,13 +202,20 @@ async def run_job(
     watch_poll_interval: float = 10.0,
     timeout_seconds: float | None = None,
     metrics_artifact_key: str = "hpc-job-metrics",
-    reattach: bool = True,
+    reattach: Reattach = True,
+    outage_budget_seconds: float = DEFAULT_OUTAGE_BUDGET,
+    cancel_on_outage: bool = False,
 ) -> JobResult:
     """Run one job end to end on ``target`` and return its result.
 
     This is the lifecycle behind :func:`qcsc_prefect.run_job_from_blocks` and the plugins'
     ``run_<target>_job`` functions. A job that ends in any final state (failed, cancelled,
     timed out by the scheduler) is returned, not raised; check :attr:`JobResult.ok`.
+
+    One script name in one work dir is one job: a call made while this process already
+    waits on that job (a retried flow attempt whose first attempt is still waiting) joins
+    the wait, and a call that finds the record of a still queued or running job with the
+    same configuration (a flow run again after a crash) reattaches to it.
 
     Args:
         target: Scheduler target name.
@@ -202,8 +230,16 @@ async def run_job(
         watch_poll_interval: Seconds between status polls (shared with other jobs).
         timeout_seconds: Give up after this long: cancel the job and raise.
         metrics_artifact_key: Key of the metrics table artifact (inside a Prefect run).
-        reattach: Reattach to an unfinished submission of the same script by this flow run
-            instead of submitting again.
+        reattach: ``True``: wait on an earlier, still queued or running submission of the
+            same script with the same configuration instead of submitting again (an
+            earlier job with a different configuration is cancelled). ``"finished-ok"``:
+            also return the stored result of an earlier submission that completed with
+            exit status 0. ``False``: always submit anew (an earlier unfinished job of the
+            same script is cancelled: one script, one live job).
+        outage_budget_seconds: How long to keep waiting while the scheduler's status
+            command fails (backing off); then :class:`PollError` is raised and the job is
+            left running, so a re-run reattaches.
+        cancel_on_outage: Cancel the job when the outage budget runs out.
 
     Returns:
         The job's result; its type is the target's ``result_type``.
@@ -213,7 +249,8 @@ async def run_job(
         SubmitError: If the scheduler refuses the job.
         JobTimeoutError: If ``timeout_seconds`` passed; the job has been cancelled.
         JobLostError: If the scheduler stopped reporting the job.
-        PollError: If the status command kept failing; the job has been cancelled.
+        PollError: If the status command failed for longer than ``outage_budget_seconds``;
+            the job is left running (cancelled with ``cancel_on_outage``).
     """
     if not watch_poll_interval > 0:
         raise ConfigurationError(
@@ -221,89 +258,184 @@ async def run_job(
     if timeout_seconds is not None and not timeout_seconds > 0:
         raise ConfigurationError(
             f"timeout_seconds: {timeout_seconds!r} must be > 0 seconds, or None for no limit")
+    if not outage_budget_seconds > 0:
+        raise ConfigurationError(
+            f"outage_budget_seconds: {outage_budget_seconds!r} must be > 0 seconds")
+    if reattach not in (True, False, "finished-ok"):
+        raise ConfigurationError(
+            f"reattach: {reattach!r} must be True, False or 'finished-ok'")
     check.check("run_job", "metrics_artifact_key", check.artifact_key, metrics_artifact_key)
     planned = plan_job(target=target, work_dir=work_dir, script_filename=script_filename,
                        exec_profile=exec_profile, executable=executable, queue=queue,
                        project=project, options=options, job_name=job_name)
+    rec_file = record_path(planned.spec.work_dir, script_filename)
+    waits = _WaitSettings(watch_poll_interval, timeout_seconds, metrics_artifact_key,
+                          outage_budget_seconds, cancel_on_outage)
+    loop = asyncio.get_running_loop()
+    with _in_flight_lock:
+        current = _in_flight.get(rec_file)
+        if current is not None and (current.fingerprint != planned.fingerprint
+                                    or current.loop is not loop):
+            raise ConfigurationError(
+                f"script_filename: {script_filename!r} in {planned.spec.work_dir} is already "
+                "used by a different job this process is waiting on; give each concurrent "
+                "job its own script_filename")
+        joined = current is not None
+        if current is None:
+            task = loop.create_task(_run_planned(planned, rec_file, waits, reattach))
+            current = _InFlight(planned.fingerprint, loop, task)
+            _in_flight[rec_file] = current
+            task.add_done_callback(functools.partial(_forget, rec_file, current))
+        current.waiters += 1
+    if joined:
+        run_logger().info("%s is already being waited on in this process (an earlier attempt "
+                          "of this flow run); joining that wait instead of submitting again",
+                          script_filename)
+    return await _await_shared(current)
+
+
+async def _await_shared(current: _InFlight) -> JobResult:
+    """Wait for a shared run; the last waiter to stop waiting stops the run (and its job)."""
+    try:
+        result = await asyncio.shield(current.task)
+    except asyncio.CancelledError:
+        if _leave(current) and not current.task.done():
+            current.task.cancel()  # the run cancels its job before it ends
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(current.task)
+        raise
+    except BaseException:
+        _leave(current)
+        raise
+    _leave(current)
+    return result
+
+
+def _leave(current: _InFlight) -> bool:
+    """One waiter less; True when it was the last."""
+    with _in_flight_lock:
+        current.waiters -= 1
+        return current.waiters == 0
+
+
+def _forget(key: Path, mine: _InFlight, _task: object = None) -> None:
+    with _in_flight_lock:
+        if _in_flight.get(key) is mine:
+            del _in_flight[key]
+
+
+@dataclass(frozen=True)
+class _WaitSettings:
+    interval: float
+    timeout: float | None
+    artifact_key: str
+    outage_budget: float
+    cancel_on_outage: bool
+
+
+async def _run_planned(planned: PlannedJob, rec_file: Path, waits: _WaitSettings,
+                       reattach: Reattach) -> JobResult:
     registry = get_registry()
     log = run_logger()
     run_key = current_flow_run_id() or "standalone"
-    rec_file = record_path(planned.spec.work_dir, script_filename, run_key)
-    with _claim(rec_file, script_filename):
-        sub = await _submit_or_reattach(planned, rec_file, run_key, registry, log,
+    target = planned.spec.target
+    outcome = await _submit_or_reattach(planned, rec_file, run_key, registry, log,
                                         reattach=reattach)
-        streams = {"stdout": sub.spec.stdout_path}
-        if sub.spec.stderr_path != sub.spec.stdout_path:
-            streams["stderr"] = sub.spec.stderr_path
-        final = await wait_for_job(
-            target=target, job_id=sub.job_id, options=sub.spec.options,
-            watch_poll_interval=watch_poll_interval, timeout_seconds=timeout_seconds,
-            log_files=streams, on_cancel=lambda state: _finish(sub, state))
-        finished_at = datetime.now(timezone.utc)
-        result = planned.info.result_type(
-            job_id=sub.job_id, exit_status=exit_status_of(final), state=final.state,
-            job_status=dict(final.record), target=target, native_state=final.native_state,
-            script_path=sub.spec.script_path, stdout_path=sub.spec.stdout_path,
-            stderr_path=sub.spec.stderr_path,
-            submitted_at=_parse_time(sub.record.submitted_at), finished_at=finished_at,
-        )
-        try:
-            keys = await publish_job_artifacts(result, sub.spec, sub.script_text,
-                                               metrics_artifact_key)
-            result = replace(result, artifact_keys=keys)
-        except Exception as exc:  # the job's result matters more than its artifacts
-            log.warning("could not publish artifacts for job %s: %s", sub.job_id, exc)
-        _finish(sub, final.state.value)
-        if result.ok:
-            log.info("%s job %s finished: %s (%s), exit status %s", target, sub.job_id,
-                     final.state.value, final.native_state, result.exit_status)
-        else:
-            reason = f" ({final.reason})" if final.reason else ""
-            tail = tail_text(sub.spec.stderr_path)
-            stderr = f"; last lines of {sub.spec.stderr_path}:\n{tail}" if tail else ""
-            log.error("%s job %s finished: %s (%s), exit status %s%s%s", target, sub.job_id,
-                      final.state.value, final.native_state, result.exit_status, reason,
-                      stderr)
-        return result
-
-
-@contextlib.contextmanager
-def _claim(path: Path, script_filename: str) -> Iterator[None]:
-    """Refuse two concurrent waits on one record in this process (they would share a job)."""
-    with _claimed_lock:
-        if path in _claimed:
-            raise ConfigurationError(
-                f"script_filename: {script_filename!r} in {path.parent.parent} is already used "
-                "by a job this flow run is waiting on; give each concurrent job its own "
-                "script_filename")
-        _claimed.add(path)
+    if isinstance(outcome, JobResult):
+        return outcome
+    sub = outcome
+    streams = {"stdout": sub.spec.stdout_path}
+    if sub.spec.stderr_path != sub.spec.stdout_path:
+        streams["stderr"] = sub.spec.stderr_path
+    final = await wait_for_job(
+        target=target, job_id=sub.job_id, options=sub.spec.options,
+        watch_poll_interval=waits.interval, timeout_seconds=waits.timeout,
+        log_files=streams, on_cancel=lambda state: _finish(sub, state),
+        outage_budget_seconds=waits.outage_budget, cancel_on_outage=waits.cancel_on_outage)
+    result = _result(planned.info, sub, final)
     try:
-        yield
-    finally:
-        with _claimed_lock:
-            _claimed.discard(path)
+        keys = await publish_job_artifacts(result, sub.spec, sub.script_text, waits.artifact_key)
+        result = replace(result, artifact_keys=keys)
+    except Exception as exc:  # the job's result matters more than its artifacts
+        log.warning("could not publish artifacts for job %s: %s", sub.job_id, exc)
+    _finish(sub, final.state.value, final)
+    if result.ok:
+        log.info("%s job %s finished: %s (%s), exit status %s", target, sub.job_id,
+                 final.state.value, final.native_state, result.exit_status)
+    else:
+        reason = f" ({final.reason})" if final.reason else ""
+        tail = tail_text(sub.spec.stderr_path)
+        stderr = f"; last lines of {sub.spec.stderr_path}:\n{tail}" if tail else ""
+        log.error("%s job %s finished: %s (%s), exit status %s%s%s", target, sub.job_id,
+                  final.state.value, final.native_state, result.exit_status, reason, stderr)
+    return result
+
+
+def _result(info: SchedulerInfo, sub: _Submission, final: JobStatus) -> JobResult:
+    return info.result_type(
+        job_id=sub.job_id, exit_status=exit_status_of(final), state=final.state,
+        job_status=dict(final.record), target=info.name, native_state=final.native_state,
+        script_path=sub.spec.script_path, stdout_path=sub.spec.stdout_path,
+        stderr_path=sub.spec.stderr_path, submitted_at=_parse_time(sub.record.submitted_at),
+        finished_at=datetime.now(timezone.utc))
+
+
+def _stored_result(info: SchedulerInfo, record: SubmissionRecord) -> JobResult | None:
+    """The result kept in a finished record, if it completed with exit status 0."""
+    data = record.result or {}
+    if record.job_id is None or data.get("state") != JobState.COMPLETED.value \
+            or data.get("exit_status") != 0:
+        return None
+    return info.result_type(
+        job_id=record.job_id, exit_status=0, state=JobState.COMPLETED,
+        job_status=dict(data.get("record") or {}), target=info.name,
+        native_state=str(data.get("native_state", "")), script_path=Path(record.script_path),
+        stdout_path=Path(record.stdout_path), stderr_path=Path(record.stderr_path),
+        submitted_at=_parse_time(record.submitted_at),
+        finished_at=_parse_time(record.finished_at))
 
 
 async def _submit_or_reattach(planned: PlannedJob, rec_file: Path, run_key: str,
                               registry: Registry, log: Logger, *,
-                              reattach: bool) -> _Submission:
+                              reattach: Reattach) -> _Submission | JobResult:
     spec = planned.spec
-    earlier = load_record(rec_file) if reattach else None
-    if earlier is not None and not earlier.finished:
-        if earlier.fingerprint == planned.fingerprint:
+    earlier = load_record(rec_file)
+    same = earlier is not None and earlier.fingerprint == planned.fingerprint \
+        and earlier.target == spec.target
+    if earlier is not None and earlier.finished:
+        if same and reattach == "finished-ok":
+            stored = _stored_result(planned.info, earlier)
+            if stored is not None:
+                log.info("reusing the result of %s job %s (finished %s; reattach='finished-ok')",
+                         spec.target, earlier.job_id, earlier.finished_at)
+                return stored
+    elif earlier is not None:
+        if same and reattach:
             found = await _reattach(earlier, rec_file, spec, registry, log)
-            if found is not None:
+            if isinstance(found, _Submission):
                 return found
+            if found is not None and reattach == "finished-ok":
+                stored = _stored_result(planned.info, earlier)
+                if stored is not None:
+                    return stored
         else:
-            await _supersede(earlier, rec_file, spec, registry, log)
+            await _supersede(earlier, rec_file, spec, registry, log,
+                             why="the job's configuration changed" if not same
+                             else "reattach=False")
+    return await _submit(planned, rec_file, run_key, registry, log)
 
+
+async def _submit(planned: PlannedJob, rec_file: Path, run_key: str, registry: Registry,
+                  log: Logger) -> _Submission:
+    spec = planned.spec
     script_text = render_job(spec, registry=registry)
     write_script_file(work_dir=spec.work_dir, filename=spec.script_path.name, text=script_text)
     record = SubmissionRecord(
         target=spec.target, tag=spec.tag, fingerprint=planned.fingerprint,
         script_path=str(spec.script_path), stdout_path=str(spec.stdout_path),
-        stderr_path=str(spec.stderr_path), run_key=run_key,
-        created_at=utcnow())
+        stderr_path=str(spec.stderr_path), run_key=run_key, created_at=utcnow(),
+        options=spec.options.model_dump(mode="json") if spec.options is not None else {},
+        queue=spec.queue, project=spec.project, job_name=spec.job_name)
     save_record(rec_file, record)
     submit = asyncio.ensure_future(asyncio.to_thread(registry.submit, spec, spec.script_path))
     try:
@@ -325,7 +457,7 @@ async def _submit_or_reattach(planned: PlannedJob, rec_file: Path, run_key: str,
         if exc.returncode == -1:  # timed out: the scheduler may have queued it anyway
             raise SubmitError(
                 f"{spec.target} did not answer the submission of {spec.script_path} in time; "
-                f"the job may be queued. A retry of this flow run looks it up by its tag "
+                f"the job may be queued. Running the flow again looks it up by its tag "
                 f"{spec.tag!r} before submitting again. ({exc})") from exc
         _finish_record(rec_file, record, "SUBMIT_FAILED")
         raise SubmitError(f"{spec.target} refused {spec.script_path}: {exc}") from exc
@@ -374,7 +506,13 @@ def link_latest_output(spec: JobSpec) -> list[Path]:
 
 
 async def _reattach(earlier: SubmissionRecord, rec_file: Path, spec: JobSpec,
-                    registry: Registry, log: Logger) -> _Submission | None:
+                    registry: Registry, log: Logger) -> _Submission | JobStatus | None:
+    """Find the earlier job and decide: wait on it, or it has ended (its final status).
+
+    Returns:
+        A submission to wait on; the job's final status if it has ended (the record is
+        closed with it); ``None`` if it never reached the scheduler or is gone.
+    """
     job_id = earlier.job_id
     if job_id is None:
         found = await asyncio.to_thread(registry.find_jobs, spec.target, earlier.tag,
@@ -393,28 +531,44 @@ async def _reattach(earlier: SubmissionRecord, rec_file: Path, spec: JobSpec,
         job_id = found[0]
         earlier.job_id, earlier.submitted_at = job_id, earlier.submitted_at or utcnow()
         save_record(rec_file, earlier)
+    statuses = await asyncio.to_thread(registry.poll, spec.target, [job_id], spec.options)
+    status = statuses.get(job_id)
+    if status is None or status.state is JobState.UNKNOWN:
+        log.info("%s job %s of an earlier submission is no longer known to the scheduler; "
+                 "submitting again", spec.target, job_id)
+        _finish_record(rec_file, earlier, "LOST")
+        return None
+    if status.state.is_terminal:
+        log.info("%s job %s of an earlier submission has already ended (%s); not reusing "
+                 "its result (pass reattach='finished-ok' to reuse a good one); submitting "
+                 "again", spec.target, job_id, status.state.value)
+        _finish_record(rec_file, earlier, status.state.value, status)
+        return status
     spec = replace(spec, tag=earlier.tag, script_path=Path(earlier.script_path),
                    stdout_path=Path(earlier.stdout_path), stderr_path=Path(earlier.stderr_path))
     try:
         script_text = spec.script_path.read_text()
     except OSError:
         script_text = render_job(spec, registry=registry)
-    log.info("reattaching to %s job %s (submitted %s; record %s)", spec.target, job_id,
-             earlier.submitted_at, rec_file)
+    run = "this flow run" if earlier.run_key == (current_flow_run_id() or "standalone") \
+        else f"flow run {earlier.run_key}"
+    log.info("reattaching to %s job %s (%s), submitted %s by %s, instead of submitting the "
+             "same job again; record %s", spec.target, job_id, status.state.value,
+             earlier.submitted_at, run, rec_file)
     return _Submission(spec, job_id, earlier, rec_file, script_text)
 
 
 async def _supersede(earlier: SubmissionRecord, rec_file: Path, spec: JobSpec,
-                     registry: Registry, log: Logger) -> None:
-    """The configuration changed since the unfinished submission: cancel the old job."""
+                     registry: Registry, log: Logger, *, why: str) -> None:
+    """An unfinished earlier submission is replaced: cancel its job (one script, one job)."""
     if earlier.job_id and earlier.target == spec.target:
-        log.warning("the job's configuration changed since %s job %s was submitted; "
-                    "cancelling it before submitting the new one", spec.target, earlier.job_id)
+        log.warning("%s since %s job %s was submitted; cancelling it before submitting the "
+                    "new one", why, spec.target, earlier.job_id)
         await _cancel(registry, spec.target, spec.options, earlier.job_id, log)
     elif earlier.job_id:
-        log.warning("an unfinished %s job %s from an earlier attempt is not cancelled because "
-                    "the target changed to %s; cancel it by hand if it is still queued",
-                    earlier.target, earlier.job_id, spec.target)
+        log.warning("an unfinished %s job %s from an earlier submission is not cancelled "
+                    "because the target changed to %s; cancel it with `qcsc-prefect jobs "
+                    "cancel %s`", earlier.target, earlier.job_id, spec.target, rec_file)
     _finish_record(rec_file, earlier, "SUPERSEDED")
 
 
@@ -427,15 +581,21 @@ async def wait_for_job(
     timeout_seconds: float | None = None,
     log_files: Mapping[str, Path] | None = None,
     on_cancel: Callable[[str], None] | None = None,
+    outage_budget_seconds: float = DEFAULT_OUTAGE_BUDGET,
+    cancel_on_outage: bool = False,
 ) -> JobStatus:
     """Wait for a submitted job to finish, through the process-wide shared poller.
 
     The job is polled together with every other job of the same target that this process
     waits on. While waiting, new lines of ``log_files`` go to the run log. When
     ``timeout_seconds`` passes the job is cancelled, the cancel is confirmed, and
-    :class:`JobTimeoutError` is raised; when the waiting task is cancelled or waiting fails
-    the job is cancelled and the error re-raised. No job is left running behind a caller
-    that stopped waiting.
+    :class:`JobTimeoutError` is raised; when the waiting task is cancelled or the job is
+    lost, the job is cancelled and the error re-raised. No job is left running behind a
+    caller that stopped waiting, with one deliberate exception: losing sight of a job is
+    not a reason to kill it. While the status command fails, waiting goes on (with
+    backoff) for ``outage_budget_seconds``; then :class:`PollError` is raised and the job
+    is left running, so a re-run of the flow reattaches to it (unless
+    ``cancel_on_outage``).
 
     Args:
         target: Scheduler target name.
@@ -447,6 +607,8 @@ async def wait_for_job(
         on_cancel: Called with the state reached when this function cancelled the job
             (``"CANCELLED"``, ``"CANCEL_REQUESTED"`` if unconfirmed); not called when the
             cancel request itself failed.
+        outage_budget_seconds: How long the status command may keep failing.
+        cancel_on_outage: Cancel the job when that budget runs out.
 
     Returns:
         The job's final status.
@@ -454,7 +616,7 @@ async def wait_for_job(
     Raises:
         JobTimeoutError: ``timeout_seconds`` passed; the job was cancelled.
         JobLostError: The scheduler stopped reporting the job.
-        PollError: The status command kept failing.
+        PollError: The status command failed for ``outage_budget_seconds``.
     """
     registry = get_registry()
     info = registry.scheduler(target)
@@ -464,7 +626,8 @@ async def wait_for_job(
     poller = shared_poller(target, opts, registry.poll, min_interval=info.min_poll_interval)
 
     def watching() -> Any:
-        return _watch_until_final(poller, job_id, watch_poll_interval, info, follower, log)
+        return _watch_until_final(poller, job_id, watch_poll_interval, info, follower, log,
+                                  outage_budget_seconds)
 
     try:
         final = await asyncio.wait_for(watching(), timeout_seconds)
@@ -483,9 +646,21 @@ async def wait_for_job(
         raise JobTimeoutError(
             f"{target} job {job_id} did not finish within {timeout_seconds} s and was "
             f"cancelled (state after cancel: {state})", job_id=job_id, target=target) from None
+    except PollError:
+        follower.pump(final=True)
+        if not cancel_on_outage:
+            log.error("gave up waiting for %s job %s after a status outage of %g s; the job is "
+                      "left running: run the flow again to reattach to it, or see "
+                      "`qcsc-prefect jobs list`", target, job_id, outage_budget_seconds)
+            raise
+        log.warning("cancelling %s job %s after a status outage (cancel_on_outage)",
+                    target, job_id)
+        if await _cancel(registry, target, opts, job_id, log) and on_cancel:
+            on_cancel("CANCEL_REQUESTED")
+        raise
     except BaseException as exc:
-        # Task cancelled (flow cancelled or timed out by Prefect), poll failures, job lost:
-        # do not leave the job running behind us.
+        # Task cancelled (flow cancelled or timed out by Prefect), job lost, an error while
+        # waiting: do not leave the job running behind us.
         log.warning("stopped waiting for %s job %s (%s); cancelling it", target, job_id,
                     type(exc).__name__)
         if await _cancel(registry, target, opts, job_id, log) and on_cancel:
@@ -506,15 +681,33 @@ HELD_REMINDER_SECONDS = 600.0
 
 
 async def _watch_until_final(poller: Any, job_id: str, interval: float, info: SchedulerInfo,
-                             follower: LogFollower, log: Logger) -> JobStatus:
+                             follower: LogFollower, log: Logger,
+                             outage_budget: float) -> JobStatus:
     watch = poller.watch(job_id, interval)
     unknown_since: float | None = None
+    outage_since: float | None = None
     last_state: JobState | None = None
     held_reminder = 0.0
     try:
         while True:
             status = await watch.next()
             follower.pump()
+            if isinstance(status, PollFailure):
+                if outage_since is None:
+                    log.warning("the status of %s job %s is unknown: %s; still waiting, with "
+                                "backoff, for up to %g s", info.name, job_id, status.error,
+                                outage_budget)
+                outage_since = status.since
+                if time.monotonic() - status.since > outage_budget:
+                    raise PollError(
+                        f"the {info.name} status command has failed for "
+                        f"{time.monotonic() - status.since:.0f} s (outage budget "
+                        f"{outage_budget:g} s): {status.error}") from status.error
+                continue
+            if outage_since is not None:
+                log.info("the status of %s job %s is known again after %.0f s", info.name,
+                         job_id, time.monotonic() - outage_since)
+                outage_since = None
             if status is None or status.state is JobState.UNKNOWN:
                 unknown_since = unknown_since or time.monotonic()
                 if time.monotonic() - unknown_since > info.unknown_grace_seconds:
@@ -556,12 +749,17 @@ async def _cancel(registry: Registry, target: str, options: Any, job_id: str,
     return True
 
 
-def _finish(sub: _Submission, state: str) -> None:
-    _finish_record(sub.record_file, sub.record, state)
+def _finish(sub: _Submission, state: str, final: JobStatus | None = None) -> None:
+    _finish_record(sub.record_file, sub.record, state, final)
 
 
-def _finish_record(rec_file: Path, record: SubmissionRecord, state: str) -> None:
+def _finish_record(rec_file: Path, record: SubmissionRecord, state: str,
+                   final: JobStatus | None = None) -> None:
     record.finished_at, record.final_state = utcnow(), state
+    if final is not None:
+        record.result = {"state": final.state.value, "native_state": final.native_state,
+                         "exit_status": exit_status_of(final), "reason": final.reason,
+                         "record": dict(final.record)}
     save_record(rec_file, record)
 
 

@@ -7,8 +7,8 @@ daemon thread that exists only while someone is waiting. Each waiter registers a
 
 The interval is the smallest ``watch_poll_interval`` among current waiters, never below
 the target's ``min_poll_interval``. When the status command fails, the poller backs off
-(doubling up to 8x) and after ``max_failures`` failures in a row hands the error to the
-waiters, who then cancel their jobs and raise.
+(doubling up to 8x) and tells every waiter with a :class:`PollFailure` (carrying when the
+outage began); each waiter decides, against its own outage budget, how long to go on.
 """
 
 from __future__ import annotations
@@ -19,14 +19,29 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from .errors import PollError
 from .jobs import JobStatus
 
 logger = logging.getLogger("qcsc_prefect.poller")
 
 PollFunction = Callable[[Sequence[str]], Mapping[str, JobStatus]]
+
+
+@dataclass(frozen=True)
+class PollFailure:
+    """A poll failed: the job's state is unknown for now.
+
+    Attributes:
+        error: The status command's error.
+        since: ``time.monotonic()`` of the first failure of this outage.
+        failures: Failures in a row so far.
+    """
+
+    error: BaseException
+    since: float
+    failures: int
 
 
 class Watch:
@@ -37,9 +52,9 @@ class Watch:
         self.interval = interval
         self._loop = loop
         self._event = asyncio.Event()
-        self._latest: JobStatus | BaseException | None = None
+        self._latest: JobStatus | PollFailure | None = None
 
-    def _deliver(self, item: JobStatus | BaseException | None) -> bool:
+    def _deliver(self, item: JobStatus | PollFailure | None) -> bool:
         """Called from the poller thread; False when the waiter's loop is gone."""
         self._latest = item
         try:
@@ -48,25 +63,20 @@ class Watch:
             return False
         return True
 
-    async def next(self) -> JobStatus | None:
+    async def next(self) -> JobStatus | PollFailure | None:
         """Wait for the next poll; ``None`` means the scheduler did not report the job."""
         await self._event.wait()
         self._event.clear()
-        item = self._latest
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        return self._latest
 
 
 class StatusPoller:
     """Polls one target (with one set of target options) for every waiting job."""
 
-    def __init__(self, name: str, poll: PollFunction, *, min_interval: float = 0.0,
-                 max_failures: int = 5) -> None:
+    def __init__(self, name: str, poll: PollFunction, *, min_interval: float = 0.0) -> None:
         self.name = name
         self._poll = poll
         self._min_interval = min_interval
-        self._max_failures = max_failures
         self._cond = threading.Condition()
         self._watches: list[Watch] = []
         self._thread: threading.Thread | None = None
@@ -97,6 +107,7 @@ class StatusPoller:
 
     def _run(self) -> None:
         failures = 0
+        outage_since = 0.0
         last_poll = time.monotonic()
         with self._cond:
             while True:
@@ -120,23 +131,24 @@ class StatusPoller:
                 finally:
                     self._cond.acquire()
                 if isinstance(outcome, BaseException):
+                    if failures == 0:
+                        outage_since = last_poll
                     failures += 1
                     logger.warning("status poll of %s failed (%d in a row): %s",
                                    self.name, failures, outcome)
-                    if failures < self._max_failures:
-                        continue
-                    failures = 0
-                    error = PollError(f"status of {self.name} jobs unknown: the status command "
-                                      f"failed {self._max_failures} times in a row: {outcome}")
-                    error.__cause__ = outcome
-                    for w in watches:
-                        w._deliver(error)
+                    self._deliver(watches, PollFailure(outcome, outage_since, failures))
                     continue
                 failures = 0
-                gone = [w for w in watches if not w._deliver(outcome.get(w.job_id))]
-                for w in gone:
-                    if w in self._watches:
-                        self._watches.remove(w)
+                self._deliver(watches, outcome)
+
+    def _deliver(self, watches: list[Watch],
+                 outcome: Mapping[str, JobStatus] | PollFailure) -> None:
+        """Hand each watch its job's status (or the failure); forget watches whose loop is gone."""
+        gone = [w for w in watches if not w._deliver(
+            outcome if isinstance(outcome, PollFailure) else outcome.get(w.job_id))]
+        for w in gone:
+            if w in self._watches:
+                self._watches.remove(w)
 
 
 _pollers: dict[tuple[str, str], StatusPoller] = {}
