@@ -26,7 +26,13 @@ from qcsc_prefect.context import run_sync
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.executor import SubmissionTarget, resolve_job, run_job_from_blocks
 from qcsc_prefect.jobs import JobResult
-from qcsc_prefect.migrate import ORIGINAL_BY_SLUG, TARGET_FIELDS, convert
+from qcsc_prefect.migrate import (
+    ORIGINAL_BY_SLUG,
+    TARGET_FIELDS,
+    MigrationReport,
+    convert,
+    render_report,
+)
 from qcsc_prefect.testing.availability import unavailable
 
 ROOT = Path(__file__).parents[1]
@@ -443,3 +449,12 @@ def test_target_fields_agree_with_the_blocks_compatibility_fields() -> None:
 
     for field, option in LEGACY_TARGET_FIELDS.items():
         assert TARGET_FIELDS[field].option == option
+
+
+def test_report_without_original_documents_says_there_is_nothing_to_migrate() -> None:
+    report = MigrationReport(written=False, documents=[], api_url="http://api")
+    (line,) = render_report(report)
+    assert str(line) == ("no block documents of the original qcsc-prefect (hpc-command, "
+                         "execution-profile, hpc-profile) on the Prefect API at http://api: "
+                         "nothing to migrate")
+    assert report.exit_code == 0

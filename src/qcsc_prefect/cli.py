@@ -16,6 +16,7 @@ from .blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
 from .context import run_sync
 from .errors import QcscPrefectError
 from .executor import build_scheduler_script_filename, load_and_resolve, resolve_job
+from .jobs_cli import jobs_app
 from .lifecycle import plan_job, render_job
 from .migrate import migrate_blocks, render_report
 from .plugins import get_registry
@@ -25,6 +26,7 @@ app = typer.Typer(help="Run Prefect flow jobs on HPC schedulers: plugins, previe
 blocks_app = typer.Typer(help="Register block types and create block documents.",
                          no_args_is_help=True)
 app.add_typer(blocks_app, name="blocks")
+app.add_typer(jobs_app, name="jobs")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
@@ -138,7 +140,8 @@ def blocks_apply(
 @blocks_app.command("migrate")
 def blocks_migrate(
     name: Annotated[list[str] | None, typer.Option(
-        "--name", "-n", help="Only the original documents with this name (repeatable).")] = None,
+        "--name", "-n", metavar="NAME",
+        help="Only the original documents with this name (repeatable).")] = None,
     write: Annotated[bool, typer.Option(
         "--write", help="Write our documents (without it: dry run, nothing written).")] = False,
     overwrite: Annotated[bool, typer.Option(

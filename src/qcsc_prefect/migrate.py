@@ -468,6 +468,7 @@ async def migrate_blocks(*, names: Collection[str] | None = None, write_document
     Raises:
         ConfigurationError: If the Prefect API cannot be reached.
     """
+    api_url = "the Prefect API"
     try:
         async with get_client() as client:
             api_url = str(client.api_url)
@@ -477,7 +478,7 @@ async def migrate_blocks(*, names: Collection[str] | None = None, write_document
                 decide(plan, await read_ours(client, plan), overwrite=overwrite)
     except httpx.TransportError as exc:
         raise ConfigurationError(
-            f"cannot reach the Prefect API ({exc}); start it (prefect server start) or set "
+            f"cannot reach {api_url} ({exc}); start it (prefect server start) or set "
             "PREFECT_API_URL") from None
     if write_documents:
         await write(plans)
