@@ -444,11 +444,11 @@ def test_unknown_target_is_refused_unless_targets_are_not_checked() -> None:
     assert convert("hpc-profile", "h", data, check_targets=False).data is not None
 
 
-def test_target_fields_agree_with_the_blocks_compatibility_fields() -> None:
-    from qcsc_prefect.blocks import LEGACY_TARGET_FIELDS
-
-    for field, option in LEGACY_TARGET_FIELDS.items():
-        assert TARGET_FIELDS[field].option == option
+def test_every_original_hpc_profile_field_is_ours_or_a_known_target_field() -> None:
+    original = ORIGINAL_BY_SLUG["hpc-profile"]
+    ours = set(HPCProfileBlock.model_fields)
+    for field in (*original.required, *original.defaults):
+        assert field in ours or field in TARGET_FIELDS, field
 
 
 def test_report_without_original_documents_says_there_is_nothing_to_migrate() -> None:

@@ -182,8 +182,19 @@ def test_original_target_fields_become_target_options_with_a_warning() -> None:
     assert hpc.target_options == {"gfscache": "/vol0004",
                                   "mpi_options_for_pjm": ["max-proc-per-node=4"]}
     with pytest.warns(DeprecationWarning, match=r"slurm_qpu is now target_options\['qpu'\]"):
-        assert HPCProfileBlock(hpc_target="slurm", slurm_qpu="kobe").target_options == {
-            "qpu": "kobe"}
+        slurm = HPCProfileBlock(hpc_target="slurm", slurm_qpu="kobe", slurm_memory="4G",
+                                slurm_ntasks=8, slurm_extra_directives=["--exclusive"],
+                                target_options={"extra_directives": ["--gres=gpu:1"]})
+    assert slurm.target_options == {
+        "qpu": "kobe", "extra_directives": ["--gres=gpu:1", "--mem=4G", "--ntasks=8",
+                                           "--exclusive"]}
+
+
+def test_original_target_field_of_another_target_is_ignored_with_a_warning() -> None:
+    with pytest.warns(DeprecationWarning, match=r"gfscache='/vol0004' is a fugaku setting and "
+                      r"is ignored for hpc_target 'miyabi'"):
+        hpc = HPCProfileBlock(hpc_target="miyabi", gfscache="/vol0004")
+    assert hpc.target_options == {}
 
 
 def test_original_target_field_contradicting_target_options_is_refused() -> None:

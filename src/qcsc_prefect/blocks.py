@@ -14,6 +14,8 @@ job is resolved (see :meth:`qcsc_prefect.scheduler.SchedulerInfo.validate_option
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from prefect.blocks.core import Block
@@ -107,14 +109,37 @@ class ExecutionProfileBlock(Block):
         return check.no_newlines(str(v) for v in value)
 
 
+@dataclass(frozen=True)
+class LegacyField:
+    """Where one of the original qcsc-prefect's target-specific HPC profile fields goes.
+
+    Attributes:
+        target: The target it belonged to; the original ignored it for other targets.
+        option: The target option that holds it here.
+        convert: Turns the value into one ``extra_directives`` entry (``None``: as is).
+    """
+
+    target: str
+    option: str
+    convert: Callable[[Any], Any] | None = None
+
+
 #: Fields of the original qcsc-prefect's HPCProfileBlock that are target options here.
-LEGACY_TARGET_FIELDS: dict[str, str] = {
-    "gfscache": "gfscache",
-    "spack_modules": "spack_modules",
-    "mpi_options_for_pjm": "mpi_options_for_pjm",
-    "pjm_resources": "pjm_resources",
-    "slurm_qpu": "qpu",
+LEGACY_TARGET_FIELDS: dict[str, LegacyField] = {
+    "slurm_qpu": LegacyField("slurm", "qpu"),
+    "slurm_memory": LegacyField("slurm", "extra_directives", lambda v: f"--mem={v}"),
+    "slurm_ntasks": LegacyField("slurm", "extra_directives", lambda v: f"--ntasks={v}"),
+    "slurm_extra_directives": LegacyField("slurm", "extra_directives"),
+    "gfscache": LegacyField("fugaku", "gfscache"),
+    "spack_modules": LegacyField("fugaku", "spack_modules"),
+    "mpi_options_for_pjm": LegacyField("fugaku", "mpi_options_for_pjm"),
+    "pjm_resources": LegacyField("fugaku", "pjm_resources"),
 }
+
+
+def is_unset(value: Any) -> bool:
+    """The original's default for a target field: nothing to carry over."""
+    return value is None or value == [] or value == "" or value == {}
 
 
 class HPCProfileBlock(Block):
@@ -124,8 +149,10 @@ class HPCProfileBlock(Block):
     ``fugaku`` or any installed third-party target). ``target_options`` holds the settings
     that only that scheduler understands; its plugin validates them. The original
     qcsc-prefect's target-specific fields (``gfscache``, ``spack_modules``,
-    ``mpi_options_for_pjm``, ``pjm_resources``, ``slurm_qpu``) are still accepted: they move
-    into ``target_options`` (``slurm_qpu`` as ``qpu``) with a ``DeprecationWarning``.
+    ``mpi_options_for_pjm``, ``pjm_resources``, ``slurm_qpu``, ``slurm_memory``,
+    ``slurm_ntasks``, ``slurm_extra_directives``) are still accepted with a
+    ``DeprecationWarning``: for their own target they move into ``target_options`` (see
+    :data:`LEGACY_TARGET_FIELDS`); for another target they are ignored, as the original did.
     """
 
     _block_type_name = "QCSC HPC Profile"
@@ -152,22 +179,32 @@ class HPCProfileBlock(Block):
         if not isinstance(data, dict) or not LEGACY_TARGET_FIELDS.keys() & data.keys():
             return data
         data = dict(data)
+        target = str(data.get("hpc_target", "")).strip()
         options = dict(data.get("target_options") or {})
-        for field, option in LEGACY_TARGET_FIELDS.items():
+        for field, rule in LEGACY_TARGET_FIELDS.items():
             if field not in data:
                 continue
             value = data.pop(field)
-            if value is None or value == [] or value == "":
-                continue  # the original's default: nothing to carry over
-            if option in options and options[option] != value:
+            if is_unset(value):
+                continue
+            if rule.target != target:
+                warnings.warn(
+                    f"HPCProfileBlock.{field}={value!r} is a {rule.target} setting and is "
+                    f"ignored for hpc_target {target!r}, as the original did; remove it",
+                    DeprecationWarning, stacklevel=2)
+                continue
+            if rule.option == "extra_directives":
+                added = [rule.convert(value)] if rule.convert else list(value)
+                options["extra_directives"] = [*options.get("extra_directives", []), *added]
+            elif rule.option in options and options[rule.option] != value:
                 raise ValueError(
-                    f"{field}: {value!r} contradicts target_options.{option}="
-                    f"{options[option]!r}; keep only target_options.{option}")
-            options[option] = value
+                    f"{field}: {value!r} contradicts target_options.{rule.option}="
+                    f"{options[rule.option]!r}; keep only target_options.{rule.option}")
+            else:
+                options[rule.option] = value
             warnings.warn(
-                f"HPCProfileBlock.{field} is now target_options[{option!r}] (of the "
-                f"{'slurm' if field == 'slurm_qpu' else 'fugaku'} target); write it there",
-                DeprecationWarning, stacklevel=2)
+                f"HPCProfileBlock.{field} is now target_options[{rule.option!r}] of the "
+                f"{rule.target} target; write it there", DeprecationWarning, stacklevel=2)
         data["target_options"] = options
         return data
 

@@ -27,7 +27,7 @@ and :meth:`MigrationReport.to_json`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,7 +40,13 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
+from .blocks import (
+    LEGACY_TARGET_FIELDS,
+    CommandBlock,
+    ExecutionProfileBlock,
+    HPCProfileBlock,
+    is_unset,
+)
 from .errors import ConfigurationError, UnknownTargetError
 from .plugins import get_registry
 from .profile import ExecutionProfile
@@ -104,26 +110,10 @@ ORIGINAL_BY_SLUG: dict[str, OriginalType] = {t.slug: t for t in ORIGINAL_TYPES}
 ORIGINAL_SLUG_OF: dict[type[Any], str] = {t.ours: t.slug for t in ORIGINAL_TYPES}
 
 
-@dataclass(frozen=True)
-class TargetField:
-    """Where one of the original's target-specific HPC profile fields goes."""
+#: The original HPCProfileBlock's target-specific fields, shared with the block's own
+#: compatibility check.
+TARGET_FIELDS = LEGACY_TARGET_FIELDS
 
-    target: str
-    option: str
-    convert: Callable[[Any], Any] | None = None  # value -> extra_directives entry
-
-
-#: The original HPCProfileBlock's target-specific fields (see also blocks.LEGACY_TARGET_FIELDS).
-TARGET_FIELDS: dict[str, TargetField] = {
-    "slurm_qpu": TargetField("slurm", "qpu"),
-    "slurm_memory": TargetField("slurm", "extra_directives", lambda v: f"--mem={v}"),
-    "slurm_ntasks": TargetField("slurm", "extra_directives", lambda v: f"--ntasks={v}"),
-    "slurm_extra_directives": TargetField("slurm", "extra_directives"),
-    "gfscache": TargetField("fugaku", "gfscache"),
-    "spack_modules": TargetField("fugaku", "spack_modules"),
-    "mpi_options_for_pjm": TargetField("fugaku", "mpi_options_for_pjm"),
-    "pjm_resources": TargetField("fugaku", "pjm_resources"),
-}
 
 #: What the original's run_job_from_blocks used on Fugaku when gfscache was unset.
 ORIGINAL_FUGAKU_GFSCACHE = "/vol0002"
@@ -236,10 +226,6 @@ class MigrationReport:
 # -- convert (pure) -------------------------------------------------------------------------
 
 
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
-
-
 def _kept(original: OriginalType, name: str, value: Any) -> FieldChange:
     """A field carried over as is; notes where our default would differ."""
     ours = original.ours.model_fields[name]
@@ -260,13 +246,13 @@ def _target_fields(values: Mapping[str, Any], target: str
     for name, rule in TARGET_FIELDS.items():
         value = values[name]
         where = f"target_options.{rule.option}"
-        if name == "gfscache" and target == "fugaku" and _empty(value):
+        if name == "gfscache" and target == "fugaku" and is_unset(value):
             options["gfscache"] = ORIGINAL_FUGAKU_GFSCACHE
             changes.append(FieldChange(
                 name, "defaulted", value, where, ORIGINAL_FUGAKU_GFSCACHE,
                 "unset: the original's run_job_from_blocks used /vol0002 then; ours would "
                 "write no PJM_LLIO_GFSCACHE"))
-        elif _empty(value):
+        elif is_unset(value):
             changes.append(FieldChange(name, "empty", value))
         elif rule.target != target:
             changes.append(FieldChange(
