@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from qcsc_prefect_dice import (
     aregister_dice_block_types,
 )
 from qcsc_prefect_dice.block_utils import build_dice_blocks
+from qcsc_prefect_dice.launch import LOCK_FILE, STAMP_FILE, start_spacing_command
 from qcsc_prefect_dice.solver_job import numbered
 
 BASE = {"project": "", "queue": "", "root_dir": "runs", "dice_executable": "/opt/dice/Dice"}
@@ -74,6 +76,25 @@ def test_defaults_per_target(target: str, queue: str, project: str, launcher: st
     assert solver.script_filename == script
     assert solver.metrics_artifact_key == f"{target}-dice-metrics"
     assert (solver.select_cutoff, solver.max_iter) == (5e-4, 10)  # the seed's SHCI defaults
+
+
+def test_dice_starts_on_a_node_are_spaced_apart(tmp_path: Path) -> None:
+    _, profile = build_dice_blocks(**BASE, hpc_target="local",
+                                   pre_commands=["echo mine"])["execution_profile_block_name"]
+    assert profile.pre_commands == [start_spacing_command(3), "echo mine"]
+    _, bare = build_dice_blocks(**BASE, hpc_target="local",
+                                start_spacing=None)["execution_profile_block_name"]
+    assert bare.pre_commands == []
+    with pytest.raises(ConfigurationError, match="start_spacing: 0 is not a positive number"):
+        build_dice_blocks(**BASE, hpc_target="local", start_spacing=0)
+    line = start_spacing_command(3)
+    script = tmp_path / "line.sh"
+    script.write_text(line.replace(STAMP_FILE, str(tmp_path / "stamp")).replace(
+        LOCK_FILE, str(tmp_path / "lock")) + "\n")
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    (tmp_path / "stamp").write_text("not a number\n")  # a damaged stamp: no wait, rewritten
+    subprocess.run(["bash", str(script)], check=True, timeout=30)
+    assert (tmp_path / "stamp").read_text().strip().isdigit()
 
 
 def test_fugaku_arguments_become_fugaku_target_options() -> None:

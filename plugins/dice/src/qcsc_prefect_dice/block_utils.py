@@ -18,6 +18,7 @@ from qcsc_prefect.plugins import get_registry
 from qcsc_prefect.profile import Launcher
 from qcsc_prefect.validation import explain
 
+from .launch import DEFAULT_START_SPACING, start_spacing_command
 from .solver_job import DiceSHCISolverJob
 
 #: Launcher used when ``create_dice_blocks`` gets none (other targets: ``mpirun``).
@@ -99,6 +100,7 @@ def create_dice_blocks(
     symmetrize_spin: bool = False,
     timeout_seconds: float | None = 7200.0,
     watch_poll_interval: float = 5.0,
+    start_spacing: int | None = DEFAULT_START_SPACING,
 ) -> dict[str, str]:
     """Create the standard block set required to run DICE on qcsc-prefect.
 
@@ -155,6 +157,10 @@ def create_dice_blocks(
         symmetrize_spin: Use the union of alpha and beta strings when they differ.
         timeout_seconds: Cancel a Dice job still running after this long (``None``: wait).
         watch_poll_interval: Seconds between status polls of the Dice jobs.
+        start_spacing: Seconds kept between Dice starts on one node (a first
+            ``pre_commands`` line, see :mod:`qcsc_prefect_dice.launch`): Dice names its
+            shared memory after the second it starts, so two runs starting in the same
+            second on a node corrupt each other. ``None`` adds no such line.
 
     Returns:
         The document names: ``command_block_name``, ``execution_profile_block_name``,
@@ -221,6 +227,7 @@ def build_dice_blocks(
     symmetrize_spin: bool = False,
     timeout_seconds: float | None = 7200.0,
     watch_poll_interval: float = 5.0,
+    start_spacing: int | None = DEFAULT_START_SPACING,
 ) -> dict[str, tuple[str, Block]]:
     """Build and check the four blocks of :func:`create_dice_blocks` without saving them.
 
@@ -257,6 +264,10 @@ def build_dice_blocks(
         r"[^a-z0-9]+", "-", f"{hpc_target}-dice-metrics".lower()).strip("-")
     where = "create_dice_blocks"
     try:
+        spacing = [] if start_spacing is None else [start_spacing_command(start_spacing)]
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}: start_spacing: {exc}") from None
+    try:
         command = CommandBlock(command_name=command_name, executable_key=executable_key,
                                description="DICE SHCI solver executable", default_args=[])
         profile = ExecutionProfileBlock(
@@ -264,7 +275,8 @@ def build_dice_blocks(
             resource_class=resource_class, num_nodes=num_nodes, mpiprocs=mpiprocs,
             ompthreads=ompthreads, walltime=walltime, launcher=chosen_launcher,
             mpi_options=list(mpi_options or []), modules=list(modules or []),
-            pre_commands=list(pre_commands or []), environments=dict(environments or {}))
+            pre_commands=spacing + list(pre_commands or []),
+            environments=dict(environments or {}))
         hpc = HPCProfileBlock(
             hpc_target=hpc_target, queue_cpu=queue, queue_gpu=queue, project_cpu=project,
             project_gpu=project, executable_map={executable_key: executable},
