@@ -271,3 +271,13 @@ def test_faults_lag_vanish_and_qselect(server: pbs.FakePBS, tmp_path: Path) -> N
     assert sh(server, "qstat", "-xf", job_id).stderr == f"qstat: Unknown Job Id {job_id}\n"
     assert sh(server, "qselect", "-x", "-u", user).stdout == ""
     assert [c[0] for c in server.calls("qstat")] == ["-f", "-f", "-xf"]
+
+
+def test_qstat_failing_now_and_then(server: pbs.FakePBS) -> None:
+    server.cluster.inject("qstat", fail_rate=0.4, seed=5)
+    codes = [sh(server, "qstat", "-f", "7.pbs-01.example").returncode for _ in range(12)]
+    assert set(codes) == {1, 153}  # some calls fail, the others answer
+    server.cluster.clear_faults()
+    server.cluster.inject("qstat", fail_rate=0.4, seed=5)
+    assert [sh(server, "qstat", "-f", "7.pbs-01.example").returncode
+            for _ in range(12)] == codes  # the same draws again

@@ -154,6 +154,20 @@ async def test_timeout_and_task_cancel_leave_no_job_behind(miyabi_blocks: pbs.Fa
     assert job.outcome == "cancelled"
 
 
+async def test_a_job_finishes_while_qstat_fails_now_and_then(
+        miyabi_blocks: pbs.FakePBS, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    since = time.time()
+    miyabi_blocks.cluster.inject("qstat", fail_rate=0.4, seed=11,
+                                 stderr="qstat: cannot connect to server opbs (errno=111)\n")
+    try:
+        result = await run(tmp_path, "echo through; sleep 2; exit 5", "flaky")
+    finally:
+        miyabi_blocks.cluster.clear_faults("qstat")
+    assert (result.state, result.exit_status) == (JobState.FAILED, 5)
+    assert len(miyabi_blocks.calls("qstat", since=since)) >= 3
+    assert "status poll of miyabi failed" in caplog.text  # it really did fail on the way
+
+
 async def test_the_wrapper_refuses_a_profile_of_another_target(miyabi_blocks: pbs.FakePBS,
                                                                tmp_path: Path) -> None:
     from qcsc_prefect import ConfigurationError

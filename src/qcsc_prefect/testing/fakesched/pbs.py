@@ -44,17 +44,18 @@ Configuration keys (``cluster.configure``), besides the engine's ``slots``,
 ``host`` (this host's name)
     Submission host in ``Output_Path``, ``Job_Owner`` and ``PBS_O_HOST``.
 
-Faults (``cluster.inject(command, ...)``): ``hang=<s>`` sleeps first; ``rc``/``stderr``
-make the call fail (default message ``<cmd>: cannot connect to server <server>
-(errno=111)``); for ``qsub``, ``accept_then_fail=N`` queues the job and then fails the
-next N submissions (default ``qsub: End of File``, rc 1); for ``qdel``, ``busy_next=N``
-answers "Request invalid for state of job" (rc 168) N times without deleting. A job
-vanishes (purged from every view) with ``cluster.vanish(seq)``.
+Faults (``cluster.inject(command, ...)``): ``hang=<s>`` sleeps first; any other fault
+(``fail_next=N``, ``fail_rate=p``, ``rc``, ``stderr``) makes the call fail (default exit
+code 1, message ``<cmd>: cannot connect to server <server> (errno=111)``); for ``qsub``,
+``accept_then_fail=N``: each of the next N submissions queues the job, then fails (default
+``qsub: End of File``, exit 1); for ``qdel``, ``busy_next=N`` answers "Request invalid for
+state of job" (exit 168) N times without deleting. ``cluster.vanish(seq)`` purges a job
+from every view.
 
-Output is not spooled: with ``-k`` holding ``d`` (``-k oed``) stdout and stderr go to their
-final files while the job runs; without it they are written to ``<state>/spool`` and
-copied to their final paths when the job ends (before ``qstat`` first reports it ``F``),
-as PBS stages them out.
+Output: with ``-k`` holding ``d`` (``-k oed``) stdout and stderr go to their final files
+while the job runs; otherwise they are spooled under ``<state>/spool`` and copied to their
+final paths when the job has ended, before any command reports it ``F`` (as PBS stages
+them out).
 
 Standard library and :mod:`.engine` only.
 """
@@ -152,14 +153,18 @@ def main(command: str, argv: list[str]) -> int:
     cluster = FakeCluster.from_env()
     cluster.record_call(command, argv)
     config = cluster.config
-    fault = cluster.take_fault(command) or {}
+    taken = cluster.take_fault(command)
+    fault = taken or {}
     if fault.get("hang"):
         time.sleep(float(fault["hang"]))
     server = str(config.get("server", "opbs"))
-    if "rc" in fault and not fault.get("accept_then_fail") and not fault.get("busy_next"):
+    # A fault fails the call unless it only delays it or asks for a special answer.
+    failing = taken is not None and not fault.get("accept_then_fail") and \
+        not fault.get("busy_next") and ("rc" in fault or not fault.get("hang"))
+    if failing:
         sys.stderr.write(fault.get("stderr") or
                          f"{command}: cannot connect to server {server} (errno=111)\n")
-        return int(fault["rc"])
+        return int(fault.get("rc", 1))
     pbs = Server(cluster, config)
     pbs.housekeeping()
     try:
