@@ -134,6 +134,35 @@ async def test_rejected_err_and_elapse_kill_end_the_wait_with_typed_failures(
     assert table["state"] == "TIMEOUT" and table["scheduler.REASON"] == "ELAPSE LIMIT EXCEEDED"
 
 
+async def test_a_held_job_is_reported_in_the_run_log_and_runs_once_released(
+        pjm_cluster: FakeCluster, prefect_api: str, tmp_path: Path) -> None:
+    from prefect import flow
+    from prefect.context import FlowRunContext
+
+    pjm_cluster.inject("pjsub", hold_next=1)  # held as if by pjhold
+
+    @flow(name="fugaku-held")
+    async def held() -> tuple[FugakuRunResult, str]:
+        run = FlowRunContext.get()
+        assert run is not None and run.flow_run is not None
+        job = asyncio.ensure_future(run_fugaku_job(
+            work_dir=tmp_path, script_filename="held.pjm", exec_profile=bash("echo released"),
+            req=REQ, watch_poll_interval=INTERVAL, timeout_seconds=60))
+        log = ""
+        while "is held" not in log:
+            assert not job.done(), job
+            await asyncio.sleep(0.3)
+            log = await flow_run_log_text(run.flow_run.id)
+        (fake,) = pjm_cluster.jobs()
+        pjm_cluster.release(fake.seq)
+        return await job, log
+
+    result, log = await held()
+    assert f"fugaku job {result.job_id} is HELD" in log
+    assert "will not start until it is released" in log
+    assert result.ok and result.stdout_path.read_text() == "released\n"
+
+
 def asked(argv: list[str]) -> int:
     """How many job ids one pjstat call asked about."""
     return sum(arg.isdigit() for arg in argv)

@@ -45,7 +45,8 @@ Faults (``cluster.inject(command, ...)``):
   ``error_next=N`` accepts a job that ends in ``ERR`` without running (PJM code 16,
   REASON ``FILE IO ERROR``; it stays in the live view until ``pjdel``, then ``CCL``);
   ``end_pc=12`` (with ``end_reason``, ``times``) makes the next jobs end ``EXT`` with that
-  PJM code (12 memory, 20 node down...).
+  PJM code (12 memory, 20 node down...); ``hold_next=N`` submits held (``HLD``, as after
+  ``pjhold``) until ``cluster.release(id)``.
 
 Every call is logged (``cluster.calls("pjstat")``), so tests can count scheduler calls.
 
@@ -174,7 +175,8 @@ class PJMFrontend:
                       "NODE_REQUIRE  VNODE  CORE  V_MEM")
     #: Fault keys that change behaviour rather than make the call fail.
     BEHAVIOURS = frozenset({"hang", "loading", "loading_next", "reject_next", "error_next",
-                            "end_pc", "end_reason", "accept_then_fail", "print_id"})
+                            "end_pc", "end_reason", "accept_then_fail", "print_id",
+                            "hold_next"})
     #: Table columns cut to a length (PJM truncates these).
     TRUNCATE = {"JOB_NAME": 10, "USER": 8, "GROUP": 8, "REASON": 16}
 
@@ -383,7 +385,7 @@ class PJMFrontend:
                 script_path=spooled, work_dir=cwd, stdout_path=stdout, stderr_path=stderr,
                 name=name, interpreter=shebang or ["/bin/sh"],
                 walltime_seconds=elapse, walltime_signal=signal.SIGXCPU, env=env,
-                hold=rejected or error or pending, meta=meta)
+                hold=rejected or error or pending or bool(fault.get("hold_next")), meta=meta)
         if str(seq) != job_id:  # another process allocated ids in this cluster
             self.cluster.update_meta(seq, id_mismatch=job_id)
         if rejected:
