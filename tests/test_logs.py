@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,27 @@ def test_truncated_file_is_read_from_the_start_again(tmp_path: Path, collected: 
     out.write_text("new\n")
     follower.pump()
     assert bodies(handler) == "first run\nnew"
+
+
+def test_memory_stays_bounded_on_a_large_output(tmp_path: Path, collected: tuple) -> None:
+    """A 200 MB output is followed in a few MB (the forwarded 1 MB included), never read whole."""
+    logger, handler = collected
+    out = tmp_path / "huge.out"
+    block = (("z" * 127 + "\n") * 8192).encode()  # 1 MB of lines
+    with open(out, "wb") as handle:
+        for _ in range(200):
+            handle.write(block)
+        handle.write(b"LAST LINE\n")
+    follower = LogFollower(logger, {"stdout": out})
+    tracemalloc.start()
+    try:
+        for _ in range(50):
+            follower.pump()
+        follower.pump(final=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The collected log records alone hold max_bytes (1 MB) of text; reading the file whole,
+    # or all new data at once, would need 200 MB.
+    assert peak < 8 * 1024 * 1024, f"peak {peak} bytes while following a 200 MB file"
+    assert handler.messages[-1].endswith("LAST LINE")

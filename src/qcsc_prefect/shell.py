@@ -92,9 +92,11 @@ def run_command(
     Args:
         argv: The command and its arguments; never passed through a shell.
         timeout: Seconds before the command is killed and counted as failed.
-        check: Raise :class:`SchedulerCommandError` when the exit code is not 0.
+        check: Raise :class:`SchedulerCommandError` when the exit code is not 0 (after the
+            retries); without it the last result is returned.
         retries: Extra attempts for a failure that ``retry_if`` calls transient (or any
-            failure if ``retry_if`` is ``None``). Use only for idempotent commands.
+            failure if ``retry_if`` is ``None``), with or without ``check``. Use only for
+            idempotent commands.
         retry_delay: Seconds before the first retry; doubles on each further retry.
         retry_if: Predicate telling a transient failure from a final one.
         cwd: Working directory.
@@ -125,7 +127,7 @@ def run_command(
         if _observers:
             _notify(CommandCall(tuple(argv), result.returncode, started,
                                 time.monotonic() - started, threading.get_ident()))
-        if result.returncode == 0 or not check:
+        if result.returncode == 0:
             return result
         transient = retry_if(result) if retry_if else True
         if attempt < retries and transient:
@@ -135,6 +137,8 @@ def run_command(
             delay *= 2
             continue
         break
+    if not check:
+        return result
     raise SchedulerCommandError(
         f"{' '.join(argv)} failed with exit code {result.returncode}: "
         f"{(result.stderr or result.stdout).strip()[:500]}",

@@ -8,6 +8,7 @@ one-minute limit runs while the other tests do.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -180,7 +181,12 @@ async def test_walltime_timeout_is_a_typed_outcome(
                                                    timeout_seconds=240)
     assert final["State"] == "TIMEOUT", final
     assert time.monotonic() - submitted >= 55
-    status = commands.poll([job_id], None)[job_id]
+    # sacct's allocation line says 0:0 and the .batch step line 0:15 (SIGTERM), which
+    # accounting may record a moment after the state: wait for it, then it must be 143.
+    deadline = time.monotonic() + 60
+    while exit_status_of(status := commands.poll([job_id], None)[job_id]) == -1:
+        assert time.monotonic() < deadline, status
+        await asyncio.sleep(1)
     assert status.state is JobState.TIMEOUT
-    assert exit_status_of(status) != 0  # sacct's allocation line says 0:0; .batch has 0:15
+    assert exit_status_of(status) == 128 + 15
     assert any("DUE TO TIME LIMIT" in p.read_text() for p in work.glob("walltime.*.err"))

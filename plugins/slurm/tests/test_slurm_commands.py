@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -192,8 +193,30 @@ def test_cancel(fake: FakeSlurm) -> None:
         commands.cancel(["5"], None)
 
 
+def test_cancel_retries_a_controller_that_does_not_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in scancel first on PATH: the controller times out twice, then answers.
+    log = tmp_path / "calls"
+    scancel = tmp_path / "scancel"
+    scancel.write_text(
+        "#!/bin/bash\n"
+        f'echo "$*" >> {log}\n'
+        f'n=$(wc -l < {log})\n'
+        '[ "$n" -le 2 ] && { echo "scancel: error: Socket timed out on send/recv '
+        'operation" >&2; exit 1; }\n'
+        "exit 0\n")
+    scancel.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setattr("qcsc_prefect.shell.time.sleep", lambda _seconds: None)
+    commands.cancel(["5"], None)
+    assert log.read_text().splitlines() == ["5", "5", "5"], \
+        "a transient scancel failure must be retried"
+
+
 def test_find_jobs_by_comment(fake: FakeSlurm) -> None:
     fake.answers["squeue"] = lambda argv: ok(
         "5|qcsc-prefect:abc\n6|(null)\n7|qcsc-prefect:abcd\n8|qcsc-prefect:abc\n")
     assert commands.find_jobs("abc", None) == ["5", "8"]
     assert "--format=%i|%k" in fake.calls[0] and "--states=all" in fake.calls[0]
+    # Only this user's jobs: another user's job with the same comment is not ours to adopt.
+    assert f"--user={os.getuid()}" in fake.calls[0]
