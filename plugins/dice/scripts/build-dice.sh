@@ -40,6 +40,7 @@ UNITS=(SHCI SHCIbasics Determinants integral input Davidson SHCIgetdeterminants
 DEB_PACKAGES=(g++ make libboost-mpi-dev libboost-serialization-dev libeigen3-dev
               libopenmpi-dev openmpi-bin)
 
+nl=$'\n'
 say() { printf 'build-dice: %s\n' "$*" >&2; }
 die() { local code=$1; shift; printf 'build-dice: error: %s\n' "$*" >&2; exit "$code"; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; }
@@ -139,7 +140,7 @@ ensure_packages() {
             apt-get update -q >>"$scratch/apt.log" 2>&1 || true
             # shellcheck disable=SC2086
             apt-get install -y -q --no-install-recommends $missing >>"$scratch/apt.log" 2>&1 \
-                || die 3 "apt-get could not install: $missing$(printf '\n')$(tail -n 15 "$scratch/apt.log")"
+                || die 3 "apt-get could not install: $missing${nl}$(tail -n 15 "$scratch/apt.log")"
         fi
     else
         say "missing Debian packages: $missing(install them with: sudo apt-get install --no-install-recommends $missing, or load your site's MPI, Boost and Eigen and set MPICXX/BOOST_ROOT/EIGEN_INCLUDE)"
@@ -193,14 +194,14 @@ start=$SECONDS
 if ! printf '%s\n' "${UNITS[@]}" | (cd "$src" && xargs -P "$jobs" -I{} \
         "$MPICXX" "${cxxflags[@]}" -c "SHCI/{}.cpp" -o "$build/obj/{}.o") >"$log" 2>&1; then
     mkdir -p "$entry"; cp "$log" "$entry/build.log"
-    die 4 "compiling Dice failed; full log: $entry/build.log$(printf '\n')$(grep -m 20 -i 'error' "$log" || tail -n 20 "$log")"
+    die 4 "compiling Dice failed; full log: $entry/build.log${nl}$(grep -m 20 -i 'error' "$log" || tail -n 20 "$log")"
 fi
 objects=()
 for unit in "${UNITS[@]}"; do objects+=("$build/obj/$unit.o"); done
 if ! "$MPICXX" "${ldflags[@]}" -o "$build/bin/Dice" "${objects[@]}" \
         -lboost_mpi -lboost_serialization -lrt >>"$log" 2>&1; then
     mkdir -p "$entry"; cp "$log" "$entry/build.log"
-    die 4 "linking Dice failed (Boost.MPI/Serialization libraries?); full log: $entry/build.log$(printf '\n')$(tail -n 20 "$log")"
+    die 4 "linking Dice failed (Boost.MPI/Serialization libraries?); full log: $entry/build.log${nl}$(tail -n 20 "$log")"
 fi
 [[ -z $(missing_libs "$build/bin/Dice") ]] \
     || die 4 "the built binary cannot find shared libraries: $(missing_libs "$build/bin/Dice")"
