@@ -129,17 +129,24 @@ class FakeCluster:
                stdout_path: Path | str, stderr_path: Path | str, name: str,
                interpreter: Sequence[str] = ("bash",), walltime_seconds: float | None = None,
                walltime_signal: int = signal.SIGTERM, env: dict[str, str] | None = None,
-               hold: bool = False, meta: dict[str, Any] | None = None) -> int:
+               hold: bool = False, meta: dict[str, Any] | None = None,
+               seq_env: dict[str, str] | None = None) -> int:
         """Queue a job and start its runner; returns its sequence number.
 
         The script runs once ``queue_delay`` has passed and a slot is free (and, with
         ``hold``, once :meth:`release` is called).
+
+        ``seq_env`` gives the job variables that hold its own id, which is not known before
+        this call: each value is formatted with ``seq`` (``{"LSB_JOBID": "{seq}"}``,
+        ``{"PBS_JOBID": "{seq}.opbs"}``) and added to ``env``.
 
         Raises:
             RuntimeError: If the runner could not be started.
         """
         config = self.config
         seq = int(jobdir.allocate_id(self.root))
+        env = {**(env or {}), **{name: value.format(seq=seq)
+                                 for name, value in (seq_env or {}).items()}}
         job_dir = self._dir(seq)
         now = time.time()
         jobdir.write_atomic(job_dir / "meta.json", json.dumps(meta or {}))
