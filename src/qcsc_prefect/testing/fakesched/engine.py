@@ -371,6 +371,39 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
+@dataclass(frozen=True)
+class FakeScheduler:
+    """A fake scheduler started with :func:`start`: its cluster and its commands' directory."""
+
+    cluster: FakeCluster
+    bin_dir: Path
+
+    @property
+    def path(self) -> str:
+        """``$PATH`` with the fake commands first."""
+        return f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+    def calls(self, command: str, *, since: float = 0.0) -> list[list[str]]:
+        """The argv of every call of ``command`` since epoch ``since``."""
+        return self.cluster.calls(command, since=since)
+
+
+def start(root: Path | str, *, frontend: str, **config: Any) -> FakeScheduler:
+    """Create a fake scheduler: state in ``root/state``, ``frontend``'s commands in ``root/bin``.
+
+    ``config`` sets configuration keys (the engine's and the front-end's). Put
+    :attr:`FakeScheduler.path` on ``PATH`` to run the commands::
+
+        fake = start(tmp_path / "lsf", frontend="qcsc_prefect_lsf.fakelsf", slots=4)
+        monkeypatch.setenv("PATH", fake.path)
+    """
+    root = Path(root)
+    cluster = FakeCluster(root / "state")
+    cluster.configure(**config)
+    bin_dir = install_commands(root / "bin", frontend=frontend, state_dir=cluster.root)
+    return FakeScheduler(cluster, bin_dir)
+
+
 def install_commands(bin_dir: Path | str, *, frontend: str, state_dir: Path | str,
                      commands: Sequence[str] | None = None,
                      python: str = sys.executable) -> Path:
