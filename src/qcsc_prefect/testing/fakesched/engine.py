@@ -338,6 +338,16 @@ class FakeCluster:
         entries = [json.loads(line) for line in lines if line.strip()]
         return [e for e in entries if e["at"] >= since]
 
+    @contextlib.contextmanager
+    def locked(self, name: str) -> Iterator[None]:
+        """Hold the cluster-wide lock ``name`` (across processes) while the block runs.
+
+        For front-ends whose concurrent commands must not both do one thing, such as
+        copying a finished job's spooled output to its final file.
+        """
+        with self._locked(f"frontend-{name}"):
+            yield
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _dir(self, seq: int) -> Path:
