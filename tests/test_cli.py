@@ -86,3 +86,13 @@ def test_blocks_register_and_apply_then_render_from_the_api(prefect_api: str,
     from_file = cli("render", "--file", str(EXAMPLE), "--work-dir", str(tmp_path))
     assert from_api.returncode == 0, from_api.stderr
     assert from_api.stdout == from_file.stdout
+
+
+def test_render_and_apply_take_several_files(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text('[hpc_profile.elsewhere]\nhpc_target = "local"\n'
+                    'executable_map = { python = "/opt/py/bin/python3" }\n')
+    proc = cli("render", "--file", str(EXAMPLE), "--file", str(site), "--hpc", "elsewhere",
+               "--command", "cmd-hello", "--profile", "hello-1node", "--work-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "/opt/py/bin/python3 -c" in proc.stdout

@@ -61,8 +61,9 @@ def render(
     command: Annotated[str | None, typer.Option(help="CommandBlock name.")] = None,
     profile: Annotated[str | None, typer.Option(help="ExecutionProfileBlock name.")] = None,
     hpc: Annotated[str | None, typer.Option(help="HPCProfileBlock name.")] = None,
-    file: Annotated[Path | None, typer.Option(
-        help="Take the blocks from this TOML file instead of the Prefect API.")] = None,
+    file: Annotated[list[Path] | None, typer.Option(
+        help="Take the blocks from this TOML file instead of the Prefect API (repeatable: "
+             "e.g. the common blocks, then a site's HPC profile).")] = None,
     work_dir: Annotated[Path, typer.Option(help="Job working directory.")] = Path("."),
     script: Annotated[str, typer.Option(help="Script name (suffix set by target).")] = "job",
     arg: Annotated[list[str] | None, typer.Option(help="Extra argument (repeatable).")] = None,
@@ -72,8 +73,8 @@ def render(
 ) -> None:
     """Print the exact script that would be submitted. Submits nothing."""
     overrides = dict(_parse_override(item) for item in set_ or [])
-    if file is not None:
-        docs = load_blocks_file(file)
+    if file:
+        docs = [doc for path in file for doc in load_blocks_file(path)]
         c_name, c = pick(docs, CommandBlock, command, "--command")
         p_name, p = pick(docs, ExecutionProfileBlock, profile, "--profile")
         h_name, h = pick(docs, HPCProfileBlock, hpc, "--hpc")
@@ -114,12 +115,12 @@ def blocks_register() -> None:
 
 @blocks_app.command("apply")
 def blocks_apply(
-    file: Annotated[Path, typer.Argument(help="TOML file of block documents.")],
+    files: Annotated[list[Path], typer.Argument(help="TOML files of block documents.")],
     check_targets: Annotated[bool, typer.Option(
         help="Require each hpc_target's plugin and check its target_options.")] = True,
 ) -> None:
-    """Create or update the block documents described in a TOML file."""
-    docs = load_blocks_file(file, check_targets=check_targets)
+    """Create or update the block documents described in TOML files."""
+    docs = [doc for file in files for doc in load_blocks_file(file, check_targets=check_targets)]
 
     async def apply() -> list[str]:
         lines = []
