@@ -10,13 +10,15 @@ repository's root ``conftest.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from qcsc_prefect import ExecutionProfile, JobSpec
 from qcsc_prefect.testing.fakesched.engine import FakeScheduler
 
-from qcsc_prefect_lsf import fakelsf
+from qcsc_prefect_lsf import fakelsf, plugin
 
 #: Site settings of the fake LSF: its queues, a short queueing delay, a fast kill, and a
 #: -W minute that lasts one second so run limits are reached in tests.
@@ -48,3 +50,27 @@ def odd_dir(tmp_path: Path) -> Path:
     path = tmp_path / "run dir 'a' \"b\""
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+#: The submission tag of the jobs built by ``make_spec`` unless a test gives one.
+TAG = "0a1b2c3d4e5f"
+
+MakeSpec = Callable[..., JobSpec]
+
+
+def _make_spec(work: Path, profile: ExecutionProfile | None = None, *,
+               script: str = "hello.lsf", name: str = "hello", queue: str = "normal",
+               project: str = "", options: dict[str, Any] | None = None,
+               executable: str = "/usr/bin/python3", tag: str = TAG) -> JobSpec:
+    stem = script.rsplit(".", 1)[0]
+    return JobSpec(
+        target="lsf", job_name=name, work_dir=work, script_path=work / script,
+        stdout_path=work / f"{stem}.{tag}.out", stderr_path=work / f"{stem}.{tag}.err",
+        executable=executable, profile=profile or ExecutionProfile(command_key="hello"),
+        queue=queue, project=project, options=plugin.info.validate_options(options), tag=tag)
+
+
+@pytest.fixture
+def make_spec() -> MakeSpec:
+    """Build the JobSpec core hands the hooks (core's file names: <stem>.<tag>.out/.err)."""
+    return _make_spec

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from qcsc_prefect import ConfigurationError, ExecutionProfile, JobSpec
@@ -13,28 +13,17 @@ from qcsc_prefect.shell import check_script_syntax
 from qcsc_prefect_lsf import LsfOptions, plugin
 from qcsc_prefect_lsf.render import render, report_name, run_limit
 
-TAG = "0a1b2c3d4e5f"
+TAG = "0a1b2c3d4e5f"  # conftest.TAG, the tag make_spec stamps
+MakeSpec = Callable[..., JobSpec]
 
 
-def spec(work: Path, profile: ExecutionProfile | None = None, *, script: str = "hello.lsf",
-         name: str = "hello", queue: str = "normal", project: str = "",
-         options: dict[str, Any] | None = None, executable: str = "/usr/bin/python3",
-         tag: str = TAG) -> JobSpec:
-    """The JobSpec core builds for a job (core's file naming: <stem>.<tag>.out/.err)."""
-    stem = script.rsplit(".", 1)[0]
-    return JobSpec(
-        target="lsf", job_name=name, work_dir=work, script_path=work / script,
-        stdout_path=work / f"{stem}.{tag}.out", stderr_path=work / f"{stem}.{tag}.err",
-        executable=executable, profile=profile or ExecutionProfile(command_key="hello"),
-        queue=queue, project=project, options=plugin.info.validate_options(options), tag=tag)
-
-
-def test_golden_script_for_a_two_node_mpi_job(tmp_path: Path) -> None:
+def test_golden_script_for_a_two_node_mpi_job(tmp_path: Path,
+        make_spec: MakeSpec) -> None:
     profile = ExecutionProfile(
         command_key="dice", num_nodes=2, mpiprocs=4, ompthreads=2, walltime="01:30:00",
         launcher="mpirun", modules=["mpi/openmpi"], environments={"DICE_HOME": "/opt/dice"},
         arguments=["input.dat"])
-    job = spec(tmp_path, profile, script="dice.lsf", name="dice", project="chem",
+    job = make_spec(tmp_path, profile, script="dice.lsf", name="dice", project="chem",
                executable="/opt/dice/bin/Dice", options={"extra_directives": ["-M 4GB"]})
     text = render(job)
     # The directives and the redirection are this plugin's; the rest is core's shared body.
@@ -62,21 +51,24 @@ mpirun -n 8 /opt/dice/bin/Dice input.dat
     check_script_syntax(text)
 
 
-def test_single_slot_job_without_queue_project_or_limit(tmp_path: Path) -> None:
-    text = render(spec(tmp_path, queue=""))
+def test_single_slot_job_without_queue_project_or_limit(tmp_path: Path,
+        make_spec: MakeSpec) -> None:
+    text = render(make_spec(tmp_path, queue=""))
     directives = [line for line in text.splitlines() if line.startswith("#BSUB")]
     assert directives == ["#BSUB -J hello", f"#BSUB -Jd qcsc-prefect:{TAG}", "#BSUB -n 1",
                           f"#BSUB -o hello.{TAG}.report"]
 
 
-def test_nodes_without_mpiprocs_get_one_slot_per_node(tmp_path: Path) -> None:
-    text = render(spec(tmp_path, ExecutionProfile(command_key="x", num_nodes=3)))
+def test_nodes_without_mpiprocs_get_one_slot_per_node(tmp_path: Path,
+        make_spec: MakeSpec) -> None:
+    text = render(make_spec(tmp_path, ExecutionProfile(command_key="x", num_nodes=3)))
     assert "#BSUB -n 3\n#BSUB -R \"span[ptile=1]\"\n" in text
 
 
-def test_hold_adds_the_hold_directive(tmp_path: Path) -> None:
-    assert "\n#BSUB -H\n" in render(spec(tmp_path, options={"hold": True}))
-    assert "#BSUB -H" not in render(spec(tmp_path))
+def test_hold_adds_the_hold_directive(tmp_path: Path,
+        make_spec: MakeSpec) -> None:
+    assert "\n#BSUB -H\n" in render(make_spec(tmp_path, options={"hold": True}))
+    assert "#BSUB -H" not in render(make_spec(tmp_path))
 
 
 @pytest.mark.parametrize(("seconds", "limit"), [
@@ -86,20 +78,23 @@ def test_walltime_becomes_a_run_limit_rounded_up_to_minutes(seconds: int, limit:
     assert run_limit(seconds) == limit
 
 
-def test_the_report_file_name_falls_back_for_odd_script_names(tmp_path: Path) -> None:
-    assert report_name(spec(tmp_path, script="hello.lsf")) == f"hello.{TAG}.report"
+def test_the_report_file_name_falls_back_for_odd_script_names(tmp_path: Path,
+        make_spec: MakeSpec) -> None:
+    assert report_name(make_spec(tmp_path, script="hello.lsf")) == f"hello.{TAG}.report"
     for odd in ("my job.lsf", "100%.lsf", "it's.lsf", 'q"uote.lsf'):
-        job = spec(tmp_path, script=odd)
+        job = make_spec(tmp_path, script=odd)
         assert report_name(job) == f"lsf-report.{TAG}"
         check_script_syntax(render(job))
 
 
-def test_a_tag_that_cannot_be_a_directive_is_refused(tmp_path: Path) -> None:
+def test_a_tag_that_cannot_be_a_directive_is_refused(tmp_path: Path,
+        make_spec: MakeSpec) -> None:
     with pytest.raises(ConfigurationError, match="tag: 'a b'"):
-        render(spec(tmp_path, tag="a b"))
+        render(make_spec(tmp_path, tag="a b"))
 
 
-def test_rendered_script_runs_as_plain_bash_and_writes_the_job_files(odd_dir: Path) -> None:
+def test_rendered_script_runs_as_plain_bash_and_writes_the_job_files(
+        odd_dir: Path, make_spec: MakeSpec) -> None:
     """#BSUB lines are comments: run the script itself, with hostile values, under bash."""
     work = odd_dir
     hostile = ["it's", 'say "hi"', "$HOME", "`id`", "a;b|c", "*", ""]
@@ -107,7 +102,7 @@ def test_rendered_script_runs_as_plain_bash_and_writes_the_job_files(odd_dir: Pa
         command_key="sh", arguments=["-c", 'printf "[%s]\\n" "$@"; echo "$WHERE $PWD" >&2', "sh",
                                      *hostile],
         environments={"WHERE": "ran in"}, pre_commands=["cd /"])
-    job = spec(work, profile, script="odd job.lsf", executable="bash")
+    job = make_spec(work, profile, script="odd job.lsf", executable="bash")
     text = render(job)
     check_script_syntax(text)
     job.script_path.write_text(text)
@@ -133,8 +128,9 @@ def test_options_default_and_unknown_options_are_refused_by_name() -> None:
 @pytest.mark.parametrize("directive", [
     "-M 4GB", '-R "select[mem>4000]"', "-B", "-b 23:30", "-w 'done(1234)'", "-G chem",
     "-R rusage[mem=2000]"])
-def test_extra_directives_pass_through(tmp_path: Path, directive: str) -> None:
-    text = render(spec(tmp_path, options={"extra_directives": [f"  {directive} "]}))
+def test_extra_directives_pass_through(tmp_path: Path, make_spec: MakeSpec,
+                                      directive: str) -> None:
+    text = render(make_spec(tmp_path, options={"extra_directives": [f"  {directive} "]}))
     assert f"\n#BSUB {directive}\n" in text
 
 
