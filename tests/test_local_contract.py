@@ -1,6 +1,9 @@
 """The scheduler contract, run against the built-in local target."""
 
+import contextlib
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,10 +13,24 @@ from qcsc_prefect.local.plugin import state_dir
 from qcsc_prefect.testing import ContractTarget, SchedulerContract
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid``'s children, grandchildren, ... (from /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in map(int, task.read_text().split()):
+            found += [child, *descendants(child)]
+    return found
+
+
 def forget_local_job(job_id: str) -> None:
-    """Make the local target forget a job: stop it and delete its record."""
+    """The local target loses a job without a trace (a node crash and a purged record):
+    its processes are killed at once, so nothing is recorded, and its record is deleted."""
     job_dir = state_dir(None) / "jobs" / job_id
-    jobdir.request_cancel(job_dir)
+    runner = jobdir.runner_pid(job_dir)
+    if runner is not None:
+        for pid in [*descendants(runner), runner]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     shutil.rmtree(job_dir, ignore_errors=True)
 
 
