@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import OPEN_MPI_ENV, Molecule
+from conftest import Molecule
 from qiskit_addon_sqd.fermion import SCIResult, solve_sci
 
 from qcsc_prefect import run_job_from_blocks
@@ -181,7 +181,7 @@ async def test_truncated_outputs_of_a_real_run_are_errors(dice_blocks: Blocks,
 @pytest.mark.skipif(__import__("os").geteuid() != 0, reason="Open MPI refuses root only")
 async def test_mpirun_refusing_to_start_is_reported_from_stderr(dice_blocks: Blocks,
                                                                 h2o: Molecule) -> None:
-    names = await dice_blocks(**FIXED_SPACE, environments=OPEN_MPI_ENV)  # not allowed as root
+    names = await dice_blocks(**FIXED_SPACE, environments={})  # no OMPI_ALLOW_RUN_AS_ROOT
     solver = await DiceSHCISolverJob.aload(names["solver_block_name"])
     strings = h2o.subspace(6, 12)
     with pytest.raises(DiceOutputMissingError) as caught:

@@ -186,17 +186,20 @@ def occupations_to_strings(occ: np.ndarray, *, first_record: int = 0,
         path: The file, for error messages.
 
     Returns:
-        ``(alpha, beta)`` as ``uint64`` arrays, bit *i* = orbital *i*.
+        ``(alpha, beta)`` as ``uint64`` arrays, bit *i* = orbital *i* (``uint32`` when
+        ``norb <= 32``: sorting and searching them is twice as fast).
 
     Raises:
         DetsBinError: If a character is not one of ``0``, ``a``, ``b``, ``2``.
     """
     records, norb = occ.shape
     words = (norb + 7) // 8
-    if norb % 8 or occ.strides[-1] != 1:
+    if norb % 8:
         padded = np.full((records, 8 * words), ord("0"), dtype=np.uint8)
         padded[:, :norb] = occ
         occ = padded
+    else:  # a contiguous copy: the word operations below run faster on it
+        occ = np.ascontiguousarray(occ)
     chars = occ.view("<u8")  # (records, words): character k of a word in byte k
     shifted = chars >> _SHIFT1
     beta = shifted & _ONES
@@ -215,7 +218,9 @@ def occupations_to_strings(occ: np.ndarray, *, first_record: int = 0,
     encoded -= shifted
     if not np.array_equal(encoded, chars):
         _raise_bad_character(occ[:, :norb], first_record, path)
-    return _pack_flags(alpha, records, words), _pack_flags(beta, records, words)
+    kind = np.uint32 if norb <= 32 else np.uint64
+    return (_pack_flags(alpha, records, words).astype(kind, copy=False),
+            _pack_flags(beta, records, words).astype(kind, copy=False))
 
 
 # SWAR constants: a 0/1 flag per byte, '0' in every byte, and the multiplier that gathers
@@ -311,8 +316,8 @@ def read_dets_bin(path: Path, *, norb: int | None = None,
             uniques_b.append(np.unique(beta))
             if count <= chunk_records:
                 kept = (alpha, beta, records["coeff"])
-        strs_a = np.unique(np.concatenate(uniques_a)) if uniques_a else np.zeros(0, np.uint64)
-        strs_b = np.unique(np.concatenate(uniques_b)) if uniques_b else np.zeros(0, np.uint64)
+        strs_a = np.unique(np.concatenate(uniques_a)) if uniques_a else np.zeros(0, np.uint32)
+        strs_b = np.unique(np.concatenate(uniques_b)) if uniques_b else np.zeros(0, np.uint32)
         del uniques_a, uniques_b
         if nelec is not None:
             _check_electrons(path, strs_a, nelec[0], "alpha")
