@@ -95,7 +95,8 @@ def test_unknown_ids_are_read_from_stderr() -> None:
 
 def test_bkill_already_finished_and_unknown_are_not_problems() -> None:
     stdout = "Job <5103> is being terminated\nJob <5101> is being terminated\n"
-    stderr = "Job <5104>: Job has already finished\nJob <987>: No matching job found\n"
+    stderr = ("Job <5104>: Job has already finished\nJob <987>: No matching job found\n"
+              "Job <5105>: job has already finished\n")
     assert parsing.bkill_problems(stdout, stderr) == []
     refused = "Job <5103>: User permission denied\n"
     assert parsing.bkill_problems(stdout, stderr + refused) == [refused.strip()]

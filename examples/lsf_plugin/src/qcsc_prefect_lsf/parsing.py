@@ -7,8 +7,9 @@ in the README):
 * ``bjobs -a -noheader -o "<BJOBS_FIELDS> delimiter='|'" <ids>``: one row per known job,
   fields in the order asked, ``-`` for an empty value. Each id LSF does not know gives
   ``Job <1234> is not found`` on stderr (and a non-zero exit code).
-* ``bkill <ids>``: ``Job <1234> is being terminated`` per job; ``Job <1234>: Job has already
-  finished`` or ``Job <1234>: No matching job found`` for ids with nothing left to kill.
+* ``bkill <ids>``: ``Job <1234> is being terminated`` per job; for ids with nothing left
+  to kill, a ``Job <1234>...`` line saying "already finished" or "No matching job found"
+  (matched loosely: the exact wording is not documented).
 
 States map onto :class:`~qcsc_prefect.JobState`; an ``EXIT`` is refined by the termination
 reason (``TERM_OWNER: job killed by owner`` is a cancel, ``TERM_RUNLIMIT`` a timeout).
@@ -71,7 +72,8 @@ _SUBMITTED = re.compile(r"^Job <(\d+)> is submitted to (?:default )?queue <[^>]*
 _NOT_FOUND = re.compile(r"^Job <(\d+(?:\[\d+\])?)> is not found")
 _NO_JOBS = re.compile(r"^No (?:\w+ )*job found")
 _TERMINATING = re.compile(r"^Job <\d+> is being (?:terminated|signaled)")
-_NOTHING_TO_KILL = re.compile(r"^Job <\d+>: (?:Job has already finished|No matching job found)")
+_NOTHING_TO_KILL = re.compile(r"^Job <\d+>:? .*(?:already finished|no matching job found)",
+                              re.IGNORECASE)
 _JOB_ID = re.compile(r"^\d+$")
 _REASON_WORD = re.compile(r"^(TERM_[A-Z_]+)")
 _warned_states: set[str] = set()
