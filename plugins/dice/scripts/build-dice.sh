@@ -175,7 +175,7 @@ fi
 # shellcheck disable=SC2206
 cxxflags+=($DICE_CXXFLAGS)
 probe() {  # header check with the real flags: a clear message instead of a compile error
-    printf '#include <%s>\n' "$1" | (cd "$src" && "$MPICXX" "${cxxflags[@]}" -x c++ -E - -o /dev/null) \
+    (cd "$src" && "$MPICXX" "${cxxflags[@]}" -x c++ -E - -o /dev/null <<<"#include <$1>") \
         >/dev/null 2>&1 || die 3 "$2"
 }
 probe boost/mpi.hpp "Boost.MPI headers not found: install libboost-mpi-dev (Debian) or set BOOST_ROOT to a Boost built with MPI"
