@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from qcsc_prefect_dice import (
 )
 from qcsc_prefect_dice.block_utils import build_dice_blocks
 from qcsc_prefect_dice.launch import LOCK_FILE, STAMP_FILE, start_spacing_command
-from qcsc_prefect_dice.solver_job import numbered
+from qcsc_prefect_dice.solver_job import gather_or_cancel, numbered
 
 BASE = {"project": "", "queue": "", "root_dir": "runs", "dice_executable": "/opt/dice/Dice"}
 
@@ -148,6 +149,32 @@ def test_solver_block_fields_are_checked() -> None:
         DiceSHCISolverJob(root_dir="r", max_iter=0)
     with pytest.raises(ValidationError, match="Extra inputs"):
         DiceSHCISolverJob(root_dir="r", mode="fixed")  # type: ignore[call-arg]
+
+
+async def test_a_failing_job_cancels_its_siblings() -> None:
+    cancelled: list[str] = []
+
+    async def job(name: str, fail_after: float | None) -> str:
+        try:
+            await asyncio.sleep(fail_after if fail_after is not None else 60)
+        except asyncio.CancelledError:
+            cancelled.append(name)
+            raise
+        if fail_after is not None:
+            raise RuntimeError(f"{name} failed")
+        return name
+
+    with pytest.raises(RuntimeError, match="b failed"):
+        await gather_or_cancel([job("a", None), job("b", 0.05), job("c", None)])
+    assert sorted(cancelled) == ["a", "c"]  # cancelled and awaited before the error is raised
+
+
+async def test_gather_keeps_the_order() -> None:
+    async def job(name: str, delay: float) -> str:
+        await asyncio.sleep(delay)
+        return name
+
+    assert await gather_or_cancel([job("a", 0.05), job("b", 0.0)]) == ["a", "b"]
 
 
 def test_concurrent_jobs_get_numbered_script_names() -> None:
