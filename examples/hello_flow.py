@@ -36,7 +36,8 @@ WORK_DIR = Path(os.environ.get("DEMO_WORK_DIR", HERE.parent / "demo-work"))
 BLOCK_FILES = {"laptop": ["blocks.example.toml"],
                "local-slurm": ["blocks.example.toml", "blocks.slurm.toml"],
                "miyabi": ["blocks.example.toml", "blocks.miyabi.toml"],
-               "fugaku": ["blocks.example.toml", "blocks.fugaku.toml"]}
+               "fugaku": ["blocks.example.toml", "blocks.fugaku.toml"],
+               "lsf": ["blocks.example.toml", "blocks.lsf.toml"]}
 
 
 @flow(name="qcsc-prefect-hello", log_prints=True)

@@ -7,12 +7,14 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
+# The shipped plugins, and the example third-party plugin built from the kit alone.
 plugins=()
-for dir in plugins/*/; do
+for dir in plugins/*/ examples/*_plugin/; do
     [ -f "$dir/pyproject.toml" ] && plugins+=(-e "$dir")
 done
 stamp=.venv/.qcsc-installed
-want=$(cat pyproject.toml plugins/*/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml plugins/*/pyproject.toml examples/*_plugin/pyproject.toml 2>/dev/null \
+       | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check \
         -e ".[dev]" "${plugins[@]}"
