@@ -41,8 +41,8 @@ from .executor import (
     run_job_from_blocks_sync,
 )
 from .hookspecs import hookimpl
-from .jobs import JobResult, JobSpec, JobState, JobStatus
-from .lifecycle import run_job, wait_for_job, write_script_file
+from .jobs import JobResult, JobSpec, JobState, JobStatus, exit_status_of
+from .lifecycle import plan_job, render_job, run_job, wait_for_job, write_script_file
 from .plugins import get_registry
 from .profile import ExecutionProfile
 from .scheduler import SchedulerInfo, SchedulerPlugin, TargetOptions
@@ -74,8 +74,11 @@ __all__ = [
     "UnknownTargetError",
     "WaitTimeout",
     "build_scheduler_script_filename",
+    "exit_status_of",
     "get_registry",
     "hookimpl",
+    "plan_job",
+    "render_job",
     "resolve_hpc_target",
     "resolve_scheduler_script_filename",
     "resolve_submission_target",
