@@ -162,8 +162,8 @@ def test_unknown_target_lists_installed_and_names_distribution(
 
 
 def test_unknown_target_without_known_distribution() -> None:
-    hpc = HPCProfileBlock(hpc_target="lsf", executable_map={"python": "x"})
-    with pytest.raises(UnknownTargetError, match="'lsf' is not installed") as caught:
+    hpc = HPCProfileBlock(hpc_target="nqsv", executable_map={"python": "x"})
+    with pytest.raises(UnknownTargetError, match="'nqsv' is not installed") as caught:
         resolve_job(CMD, PROFILE, hpc)
     assert "pip install" not in str(caught.value)
 
