@@ -24,7 +24,9 @@ def render(tmp_path: Path, **fields: object) -> str:
 
 
 def body_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line and not line.startswith("#")]
+    """Script lines, without comments and the completion-marker lines (see test_markers.py)."""
+    return [line for line in text.splitlines() if line and not line.startswith("#")
+            and "__qcsc_prefect_end" not in line]
 
 
 def test_documented_order_launches_in_the_work_dir(tmp_path: Path) -> None:

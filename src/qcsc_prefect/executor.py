@@ -13,6 +13,7 @@ from .context import run_sync
 from .errors import ConfigurationError, ExecutableNotFoundError
 from .jobs import JobResult
 from .lifecycle import DEFAULT_OUTAGE_BUDGET, Reattach, default_job_name, run_job
+from .markers import Markers
 from .plugins import get_registry
 from .profile import ExecutionProfile
 from .scheduler import TargetOptions
@@ -270,6 +271,7 @@ async def run_job_from_blocks(
     reattach: Reattach = True,
     outage_budget_seconds: float = DEFAULT_OUTAGE_BUDGET,
     cancel_on_outage: bool = False,
+    markers: Markers = True,
 ) -> JobResult:
     """Resolve Prefect blocks and execute a job on the configured HPC target.
 
@@ -314,6 +316,12 @@ async def run_job_from_blocks(
             scheduler's status command fails; then ``PollError`` is raised and the job is
             left running for a re-run to reattach to.
         cancel_on_outage: Cancel the job when the outage budget runs out.
+        markers: Completion markers: the job's script records its end in
+            ``work_dir/.qcsc-prefect/ended/``, so the flow sees it within a fraction of a
+            second and the scheduler is asked once (batched) to confirm it;
+            ``watch_poll_interval`` then only paces the safety-net poll (60 s is a good
+            value). ``True`` (default), a :class:`~qcsc_prefect.markers.MarkerSettings`
+            with other intervals, or ``False`` to poll only.
 
     Returns:
         The job's :class:`~qcsc_prefect.jobs.JobResult`, of the target's result type
@@ -346,7 +354,7 @@ async def run_job_from_blocks(
         watch_poll_interval=watch_poll_interval,
         timeout_seconds=timeout_seconds, metrics_artifact_key=metrics_artifact_key,
         reattach=reattach, outage_budget_seconds=outage_budget_seconds,
-        cancel_on_outage=cancel_on_outage)
+        cancel_on_outage=cancel_on_outage, markers=markers)
 
 
 def run_job_from_blocks_sync(**kwargs: Any) -> JobResult:

@@ -1,7 +1,8 @@
 """The job lifecycle, written once for every scheduler plugin.
 
-render -> ``bash -n`` -> write script -> record -> submit -> wait (shared poller, live
-logs) -> result -> artifacts. On top of that it guarantees:
+render -> ``bash -n`` -> write script -> record -> submit -> wait (shared poller with
+completion markers, live logs) -> result -> artifacts (published in the background).
+On top of that it guarantees:
 
 * no job is left behind: a timeout cancels the job, confirms it, and raises
   :class:`JobTimeoutError`; task cancellation or any error while waiting cancels the job
@@ -33,7 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from . import validation as check
-from .artifacts import publish_job_artifacts
+from .artifacts import publish_job_artifacts_later
 from .context import current_flow_run_id, run_logger
 from .errors import (
     ConfigurationError,
@@ -45,6 +46,14 @@ from .errors import (
 )
 from .jobs import JobResult, JobSpec, JobState, JobStatus, exit_status_of
 from .logs import LogFollower, tail_text
+from .markers import (
+    Markers,
+    MarkerSettings,
+    marker_path,
+    marker_settings,
+    prepare_marker_dir,
+    remove_marker,
+)
 from .plugins import Registry, get_registry
 from .poller import PollFailure, shared_poller
 from .profile import ExecutionProfile
@@ -205,6 +214,7 @@ async def run_job(
     reattach: Reattach = True,
     outage_budget_seconds: float = DEFAULT_OUTAGE_BUDGET,
     cancel_on_outage: bool = False,
+    markers: Markers = True,
 ) -> JobResult:
     """Run one job end to end on ``target`` and return its result.
 
@@ -227,7 +237,9 @@ async def run_job(
         project: Project, group or account.
         options: The target's options (validated by its plugin).
         job_name: Scheduler job name; derived from the command when omitted.
-        watch_poll_interval: Seconds between status polls (shared with other jobs).
+        watch_poll_interval: Seconds between status polls (shared with other jobs). With
+            completion markers this is only the safety net (jobs that never write their
+            marker); 60 s is a good value then.
         timeout_seconds: Give up after this long: cancel the job and raise.
         metrics_artifact_key: Key of the metrics table artifact (inside a Prefect run).
         reattach: ``True``: wait on an earlier, still queued or running submission of the
@@ -240,6 +252,11 @@ async def run_job(
             command fails (backing off); then :class:`PollError` is raised and the job is
             left running, so a re-run reattaches.
         cancel_on_outage: Cancel the job when the outage budget runs out.
+        markers: Completion markers (:mod:`qcsc_prefect.markers`): the job's script
+            records its end in the work dir and the flow sees it within a fraction of a
+            second, confirmed by one batched status call. ``True`` (default settings),
+            a :class:`~qcsc_prefect.markers.MarkerSettings`, or ``False`` to rely on the
+            ``watch_poll_interval`` polls alone.
 
     Returns:
         The job's result; its type is the target's ``result_type``.
@@ -265,12 +282,13 @@ async def run_job(
         raise ConfigurationError(
             f"reattach: {reattach!r} must be True, False or 'finished-ok'")
     check.check("run_job", "metrics_artifact_key", check.artifact_key, metrics_artifact_key)
+    settings = marker_settings(markers)
     planned = plan_job(target=target, work_dir=work_dir, script_filename=script_filename,
                        exec_profile=exec_profile, executable=executable, queue=queue,
                        project=project, options=options, job_name=job_name)
     rec_file = record_path(planned.spec.work_dir, script_filename)
     waits = _WaitSettings(watch_poll_interval, timeout_seconds, metrics_artifact_key,
-                          outage_budget_seconds, cancel_on_outage)
+                          outage_budget_seconds, cancel_on_outage, settings)
     loop = asyncio.get_running_loop()
     with _in_flight_lock:
         current = _in_flight.get(rec_file)
@@ -331,6 +349,7 @@ class _WaitSettings:
     artifact_key: str
     outage_budget: float
     cancel_on_outage: bool
+    markers: MarkerSettings | None
 
 
 async def _run_planned(planned: PlannedJob, rec_file: Path, waits: _WaitSettings,
@@ -351,14 +370,18 @@ async def _run_planned(planned: PlannedJob, rec_file: Path, waits: _WaitSettings
         target=target, job_id=sub.job_id, options=sub.spec.options,
         watch_poll_interval=waits.interval, timeout_seconds=waits.timeout,
         log_files=streams, on_cancel=lambda state: _finish(sub, state),
-        outage_budget_seconds=waits.outage_budget, cancel_on_outage=waits.cancel_on_outage)
+        outage_budget_seconds=waits.outage_budget, cancel_on_outage=waits.cancel_on_outage,
+        marker=marker_path(sub.spec.work_dir, sub.spec.tag) if sub.spec.tag else None,
+        markers=waits.markers or False)
     result = _result(planned.info, sub, final)
-    try:
-        keys = await publish_job_artifacts(result, sub.spec, sub.script_text, waits.artifact_key)
+    try:  # published in the background, flushed before the flow run ends
+        keys = publish_job_artifacts_later(result, sub.spec, sub.script_text,
+                                           waits.artifact_key)
         result = replace(result, artifact_keys=keys)
     except Exception as exc:  # the job's result matters more than its artifacts
         log.warning("could not publish artifacts for job %s: %s", sub.job_id, exc)
     _finish(sub, final.state.value, final)
+    remove_marker(sub.spec.work_dir, sub.spec.tag)
     if result.ok:
         log.info("%s job %s finished: %s (%s), exit status %s", target, sub.job_id,
                  final.state.value, final.native_state, result.exit_status)
@@ -437,6 +460,7 @@ async def _submit(planned: PlannedJob, rec_file: Path, run_key: str, registry: R
         options=spec.options.model_dump(mode="json") if spec.options is not None else {},
         queue=spec.queue, project=spec.project, job_name=spec.job_name)
     save_record(rec_file, record)
+    _prepare_markers(spec.work_dir)
     submit = asyncio.ensure_future(asyncio.to_thread(registry.submit, spec, spec.script_path))
     try:
         job_id = await asyncio.shield(submit)
@@ -473,6 +497,16 @@ async def _submit(planned: PlannedJob, rec_file: Path, run_key: str, registry: R
              job_id, f" ({where})" if where else "", spec.stdout_path,
              f" (latest run: {links[0]})" if links else "")
     return _Submission(spec, job_id, record, rec_file, script_text)
+
+
+_prepared: set[Path] = set()
+
+
+def _prepare_markers(work_dir: Path) -> None:
+    """Create the work dir's marker directory once per process."""
+    if work_dir not in _prepared:
+        prepare_marker_dir(work_dir)
+        _prepared.add(work_dir)
 
 
 def link_latest_output(spec: JobSpec) -> list[Path]:
@@ -543,6 +577,7 @@ async def _reattach(earlier: SubmissionRecord, rec_file: Path, spec: JobSpec,
                  "its result (pass reattach='finished-ok' to reuse a good one); submitting "
                  "again", spec.target, job_id, status.state.value)
         _finish_record(rec_file, earlier, status.state.value, status)
+        remove_marker(spec.work_dir, earlier.tag)
         return status
     spec = replace(spec, tag=earlier.tag, script_path=Path(earlier.script_path),
                    stdout_path=Path(earlier.stdout_path), stderr_path=Path(earlier.stderr_path))
@@ -583,6 +618,8 @@ async def wait_for_job(
     on_cancel: Callable[[str], None] | None = None,
     outage_budget_seconds: float = DEFAULT_OUTAGE_BUDGET,
     cancel_on_outage: bool = False,
+    marker: Path | None = None,
+    markers: Markers = True,
 ) -> JobStatus:
     """Wait for a submitted job to finish, through the process-wide shared poller.
 
@@ -609,6 +646,10 @@ async def wait_for_job(
             cancel request itself failed.
         outage_budget_seconds: How long the status command may keep failing.
         cancel_on_outage: Cancel the job when that budget runs out.
+        marker: The job's completion marker file
+            (:func:`qcsc_prefect.markers.marker_path`); ``None``: the job writes none and
+            only the ``watch_poll_interval`` polls find its end.
+        markers: How ``marker`` is checked (see :func:`run_job`); ``False``: not at all.
 
     Returns:
         The job's final status.
@@ -621,13 +662,14 @@ async def wait_for_job(
     registry = get_registry()
     info = registry.scheduler(target)
     opts = info.validate_options(options)
+    settings = marker_settings(markers)
     log = run_logger()
     follower = LogFollower(log, dict(log_files or {}), prefix=f"{target} job {job_id} ")
     poller = shared_poller(target, opts, registry.poll, min_interval=info.min_poll_interval)
 
     def watching() -> Any:
         return _watch_until_final(poller, job_id, watch_poll_interval, info, follower, log,
-                                  outage_budget_seconds)
+                                  outage_budget_seconds, marker, settings)
 
     try:
         final = await asyncio.wait_for(watching(), timeout_seconds)
@@ -681,9 +723,10 @@ HELD_REMINDER_SECONDS = 600.0
 
 
 async def _watch_until_final(poller: Any, job_id: str, interval: float, info: SchedulerInfo,
-                             follower: LogFollower, log: Logger,
-                             outage_budget: float) -> JobStatus:
-    watch = poller.watch(job_id, interval)
+                             follower: LogFollower, log: Logger, outage_budget: float,
+                             marker: Path | None = None,
+                             markers: MarkerSettings | None = None) -> JobStatus:
+    watch = poller.watch(job_id, interval, marker=marker, markers=markers)
     unknown_since: float | None = None
     outage_since: float | None = None
     last_state: JobState | None = None

@@ -9,6 +9,17 @@ The interval is the smallest ``watch_poll_interval`` among current waiters, neve
 the target's ``min_poll_interval``. When the status command fails, the poller backs off
 (doubling up to 8x) and tells every waiter with a :class:`PollFailure` (carrying when the
 outage began); each waiter decides, against its own outage budget, how long to go on.
+
+Completion markers (:mod:`qcsc_prefect.markers`): a watch may name the marker file its
+job writes when it ends. The poller then lists the marker directories every
+``check_interval`` (file system only, one listing per directory) and, when markers
+appear, asks the scheduler once, in one batched call for all of those jobs, to confirm
+their final records; at most one such call per ``confirm_gap``, and never two scheduler
+calls closer than that (or the interval). A job the scheduler does not report as ended
+yet is asked about again with backoff, in the same batched calls; once ``confirm_wait`` has
+passed and the scheduler has answered since (a status outage is waited out as always),
+the marker's own exit status is taken. The interval poll of every job goes on as a safety
+net for jobs that never write a marker.
 """
 
 from __future__ import annotations
@@ -18,11 +29,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .jobs import JobStatus
+from .markers import MarkerEnd, MarkerSettings, list_markers, read_marker
 
 logger = logging.getLogger("qcsc_prefect.poller")
 
@@ -44,30 +57,52 @@ class PollFailure:
     failures: int
 
 
+Delivery = JobStatus | PollFailure | None
+
+
 class Watch:
     """A waiter's subscription to one job's poll results."""
 
-    def __init__(self, job_id: str, interval: float, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, job_id: str, interval: float, loop: asyncio.AbstractEventLoop,
+                 marker: Path | None = None, markers: MarkerSettings | None = None) -> None:
         self.job_id = job_id
         self.interval = interval
+        self.marker = marker if markers is not None else None
+        self.markers = markers if marker is not None else None
         self._loop = loop
         self._event = asyncio.Event()
-        self._latest: JobStatus | PollFailure | None = None
+        self._latest: Delivery = None
+        self._final = False
 
-    def _deliver(self, item: JobStatus | PollFailure | None) -> bool:
+    def _deliver(self, item: Delivery) -> bool:
         """Called from the poller thread; False when the waiter's loop is gone."""
+        if self._final:  # a final status is never replaced by a later answer
+            return True
         self._latest = item
+        self._final = isinstance(item, JobStatus) and item.state.is_terminal
         try:
             self._loop.call_soon_threadsafe(self._event.set)
         except RuntimeError:  # event loop closed
             return False
         return True
 
-    async def next(self) -> JobStatus | PollFailure | None:
+    async def next(self) -> Delivery:
         """Wait for the next poll; ``None`` means the scheduler did not report the job."""
         await self._event.wait()
         self._event.clear()
         return self._latest
+
+
+@dataclass
+class _Ended:
+    """A job whose marker appeared and whose end the scheduler has not confirmed yet."""
+
+    marker: MarkerEnd
+    seen: float
+    due: float
+    deadline: float
+    attempts: int = 0
+    answered: bool = False  # the last call about it succeeded (not an outage)
 
 
 class StatusPoller:
@@ -80,10 +115,20 @@ class StatusPoller:
         self._cond = threading.Condition()
         self._watches: list[Watch] = []
         self._thread: threading.Thread | None = None
+        self._ended: dict[str, _Ended] = {}
 
-    def watch(self, job_id: str, interval: float) -> Watch:
-        """Start receiving poll results for ``job_id``; call from the waiter's event loop."""
-        watch = Watch(job_id, interval, asyncio.get_running_loop())
+    def watch(self, job_id: str, interval: float, *, marker: Path | None = None,
+              markers: MarkerSettings | None = None) -> Watch:
+        """Start receiving poll results for ``job_id``; call from the waiter's event loop.
+
+        Args:
+            job_id: The scheduler's job id.
+            interval: Seconds between polls this waiter asks for (the safety net when
+                markers are used).
+            marker: The job's completion marker file, to check with ``markers``.
+            markers: How to check markers; ``None`` (or no ``marker``): not at all.
+        """
+        watch = Watch(job_id, interval, asyncio.get_running_loop(), marker, markers)
         with self._cond:
             self._watches.append(watch)
             if self._thread is None:
@@ -98,6 +143,8 @@ class StatusPoller:
         with self._cond:
             if watch in self._watches:
                 self._watches.remove(watch)
+            if not any(w.job_id == watch.job_id for w in self._watches):
+                self._ended.pop(watch.job_id, None)
             self._cond.notify_all()
 
     @property
@@ -105,47 +152,142 @@ class StatusPoller:
         with self._cond:
             return sorted({w.job_id for w in self._watches})
 
+    # -- the thread (runs with self._cond held, except around I/O) ------------------------
+
     def _run(self) -> None:
         failures = 0
         outage_since = 0.0
-        last_poll = time.monotonic()
+        last_full = last_call = last_scan = time.monotonic()
         with self._cond:
             while True:
                 if not self._watches:
                     self._thread = None
+                    self._ended.clear()
                     return
-                interval = max(self._min_interval, min(w.interval for w in self._watches))
-                interval *= min(2 ** failures, 8)
-                wait = last_poll + interval - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(wait)
+                now = time.monotonic()
+                base = max(self._min_interval, min(w.interval for w in self._watches))
+                marked = [w for w in self._watches
+                          if w.markers is not None and w.job_id not in self._ended]
+                settings = [w.markers for w in self._watches if w.markers is not None]
+                gap = max(self._min_interval,
+                          min([base, *(s.confirm_gap for s in settings)]))
+                backoff = min(2 ** failures, 8)
+                next_full = max(last_full + base * backoff, last_call + gap)
+                next_scan = last_scan + min(s.check_interval for s in settings) \
+                    if marked else float("inf")
+                pending = self._ended
+                next_confirm = max(min(e.due for e in pending.values()), last_call + gap) \
+                    if pending else float("inf")
+                next_give_up = min((e.deadline for e in pending.values() if e.answered),
+                                   default=float("inf"))
+                wake = min(next_full, next_scan, next_confirm, next_give_up)
+                if wake > now:
+                    self._cond.wait(wake - now)
                     continue
-                watches = list(self._watches)
-                job_ids = sorted({w.job_id for w in watches})
-                last_poll = time.monotonic()
-                self._cond.release()
-                try:
-                    outcome: Mapping[str, JobStatus] | BaseException = self._poll(job_ids)
-                except Exception as exc:
-                    outcome = exc
-                finally:
-                    self._cond.acquire()
+                if now >= next_give_up:
+                    self._give_up(now)
+                    continue
+                if now >= next_scan:
+                    last_scan = now
+                    self._scan(marked, now)
+                    continue
+                full = now >= next_full
+                job_ids = sorted({w.job_id for w in self._watches}) if full \
+                    else sorted(pending)
+                watches = [w for w in self._watches if w.job_id in set(job_ids)]
+                last_call = time.monotonic()
+                if full:
+                    last_full = last_call
+                outcome = self._call(job_ids)
                 if isinstance(outcome, BaseException):
                     if failures == 0:
-                        outage_since = last_poll
+                        outage_since = last_call
                     failures += 1
                     logger.warning("status poll of %s failed (%d in a row): %s",
                                    self.name, failures, outcome)
+                    self._retry_later(job_ids, gap)
                     self._deliver(watches, PollFailure(outcome, outage_since, failures))
                     continue
                 failures = 0
+                self._confirm(outcome, job_ids, gap, base)
                 self._deliver(watches, outcome)
+
+    def _call(self, job_ids: list[str]) -> Mapping[str, JobStatus] | BaseException:
+        """One scheduler call, made without holding the lock."""
+        self._cond.release()
+        try:
+            return self._poll(job_ids)
+        except Exception as exc:
+            return exc
+        finally:
+            self._cond.acquire()
+
+    def _scan(self, marked: list[Watch], now: float) -> None:
+        """List each marker directory once; jobs whose markers appeared wait for confirmation."""
+        by_dir: dict[Path, dict[str, list[Watch]]] = {}
+        for w in marked:
+            assert w.marker is not None
+            by_dir.setdefault(w.marker.parent, {}).setdefault(w.marker.name, []).append(w)
+        self._cond.release()
+        try:
+            found: list[tuple[Watch, MarkerEnd]] = []
+            for directory, names in by_dir.items():
+                for name in list_markers(directory) & names.keys():
+                    end = read_marker(directory / name)
+                    if end is not None:
+                        found += [(w, end) for w in names[name]]
+        finally:
+            self._cond.acquire()
+        for w, end in found:
+            if w in self._watches and w.job_id not in self._ended and w.markers is not None:
+                wait = max(x.markers.confirm_wait for x in self._watches
+                           if x.job_id == w.job_id and x.markers is not None)
+                self._ended[w.job_id] = _Ended(end, seen=now, due=now, deadline=now + wait)
+
+    def _confirm(self, outcome: Mapping[str, JobStatus], asked: Iterable[str], gap: float,
+                 interval: float) -> None:
+        """Settle the ended jobs this answer confirms; ask again later about the others."""
+        for job_id in asked:
+            entry = self._ended.get(job_id)
+            if entry is None:
+                continue
+            status = outcome.get(job_id)
+            if status is not None and status.state.is_terminal:
+                del self._ended[job_id]
+            else:
+                entry.answered = True
+                entry.attempts += 1
+                entry.due = time.monotonic() + min(gap * 2 ** (entry.attempts - 1), interval)
+
+    def _retry_later(self, asked: Iterable[str], gap: float) -> None:
+        for job_id in asked:
+            entry = self._ended.get(job_id)
+            if entry is not None:
+                entry.answered = False
+                entry.attempts += 1
+                entry.due = time.monotonic() + gap * 2 ** min(entry.attempts, 3)
+
+    def _give_up(self, now: float) -> None:
+        """The scheduler has not confirmed in ``confirm_wait``: the marker's status stands."""
+        for job_id, entry in list(self._ended.items()):
+            if entry.deadline > now or not entry.answered:
+                continue
+            del self._ended[job_id]
+            status = entry.marker.job_status(reason=(
+                f"the job's completion marker says it ended with exit status "
+                f"{entry.marker.status}; {self.name} did not report its end within "
+                f"{now - entry.seen:.0f} s"))
+            logger.warning("%s job %s: %s", self.name, job_id, status.reason)
+            self._deliver([w for w in self._watches if w.job_id == job_id], {job_id: status})
 
     def _deliver(self, watches: list[Watch],
                  outcome: Mapping[str, JobStatus] | PollFailure) -> None:
         """Hand each watch its job's status (or the failure); forget watches whose loop is gone."""
-        gone = [w for w in watches if not w._deliver(
-            outcome if isinstance(outcome, PollFailure) else outcome.get(w.job_id))]
+        gone = []
+        for w in watches:
+            item = outcome if isinstance(outcome, PollFailure) else outcome.get(w.job_id)
+            if not w._deliver(item):
+                gone.append(w)
         for w in gone:
             if w in self._watches:
                 self._watches.remove(w)

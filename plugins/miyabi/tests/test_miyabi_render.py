@@ -11,6 +11,7 @@ import pytest
 
 from qcsc_prefect import ConfigurationError, ExecutionProfile, get_registry
 from qcsc_prefect.lifecycle import plan_job, render_job
+from qcsc_prefect.markers import strip_marker_lines
 from qcsc_prefect.testing.contract import HOSTILE
 from qcsc_prefect.testing.fakesched.pbs import directives, split_words
 from qcsc_prefect_miyabi import (
@@ -46,7 +47,8 @@ def pbs_lines(text: str) -> list[str]:
 
 def test_minimal_script(tmp_path: Path) -> None:
     text = render(tmp_path)
-    head, body = text.split("# qcsc-prefect miyabi job dice, submission tag tag123\n")
+    head, body = strip_marker_lines(text).split(
+        "# qcsc-prefect miyabi job dice, submission tag tag123\n")
     assert head == (
         "#!/bin/bash\n"
         "#PBS -q regular-c\n"

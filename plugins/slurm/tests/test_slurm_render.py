@@ -10,6 +10,7 @@ import pytest
 
 from qcsc_prefect import ConfigurationError, ExecutionProfile, get_registry
 from qcsc_prefect.lifecycle import plan_job, render_job
+from qcsc_prefect.markers import strip_marker_lines
 from qcsc_prefect.testing.contract import HOSTILE
 from qcsc_prefect_slurm import (
     SlurmJobRequest,
@@ -49,7 +50,7 @@ def test_minimal_script(tmp_path: Path) -> None:
         "--job-name=solver", "--partition=debug", "--nodes=1",
         f'--output="{tmp_path}/batch.tag123.out"', f'--error="{tmp_path}/batch.tag123.err"',
         "--comment=qcsc-prefect:tag123"]
-    body = text.split("submission tag tag123\n", 1)[1]
+    body = strip_marker_lines(text.split("submission tag tag123\n", 1)[1])
     assert body.splitlines() == [f"cd {tmp_path} || exit 1", "/opt/bin/solver"]
 
 

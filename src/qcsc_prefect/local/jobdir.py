@@ -5,8 +5,12 @@ Standard library only: the ``local`` target and the fake schedulers of the test 
 schedulers' commands import this module without importing Prefect.
 
 A job directory holds ``job.json`` (what to run, written before the runner starts),
-``runner.pid``, ``started`` (ISO time, once the script runs), ``cancel`` (a cancel request)
-and ``result.json`` (the outcome, written atomically by the runner).
+``runner.claim``, ``runner.pid``, ``started`` (ISO time, once the script runs), ``cancel``
+(a cancel request) and ``result.json`` (the outcome, written atomically by the runner).
+
+The runner is started either as ``python runner.py JOB_DIR`` (a Python start per job, the
+fake schedulers' way) or, with ``agent=<dir>``, by the local agent (:mod:`.agent`), which
+forks it from an already running interpreter.
 """
 
 from __future__ import annotations
@@ -48,13 +52,25 @@ def allocate_id(root: Path) -> str:
     return str(job_id)
 
 
-def start_runner(job_dir: Path, spec: dict[str, Any]) -> None:
+def start_runner(job_dir: Path, spec: dict[str, Any], *, agent: Path | None = None) -> None:
     """Write ``job.json`` and start the detached runner; returns once it is running.
+
+    Args:
+        job_dir: The job's directory.
+        spec: What to run (see :mod:`.runner`).
+        agent: Directory of a local agent to fork the runner (started if none runs
+            there); ``None``, or an agent that cannot be reached, starts a Python
+            process for the runner instead.
 
     Raises:
         RuntimeError: If the runner did not start (its own log is in the message).
     """
     write_atomic(job_dir / "job.json", json.dumps(spec))
+    if agent is not None:
+        from . import agent_client
+
+        if agent_client.start_job(agent, job_dir):
+            return
     # The runner double-forks; this process only waits for the first fork to exit.
     # No pipes: the detached runner would hold them open until the job ends.
     runner_log = job_dir / "runner.log"
@@ -70,9 +86,15 @@ def start_runner(job_dir: Path, spec: dict[str, Any]) -> None:
 def runner_pid(job_dir: Path) -> int | None:
     """The live runner's pid, or ``None`` (not started, ended, or the pid was reused)."""
     try:
-        pid = int((job_dir / "runner.pid").read_text())
+        pid_text, _, started = (job_dir / "runner.pid").read_text().strip().partition(" ")
+        pid = int(pid_text)
     except (FileNotFoundError, ValueError):
         return None
+    if started:  # the runner's start time was recorded: a reused pid has another one
+        now = _start_time(pid)
+        if now is None and not Path("/proc/self").exists():
+            return pid if alive(pid) else None  # no /proc: a reused pid cannot be told
+        return pid if now == started else None
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.parent.parent.exists() and cmdline.parent.exists():
         try:
@@ -81,6 +103,14 @@ def runner_pid(job_dir: Path) -> int | None:
         except OSError:
             return None
     return pid
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
 
 
 def alive(pid: int | None) -> bool:

@@ -2,7 +2,9 @@
 
 Jobs outlive the flow process that submitted them, so a restarted flow can reattach. Each
 job has a directory under the state dir holding its spec, runner pid, start time and
-result; job ids are increasing integers.
+result; job ids are increasing integers. Runners are forked by the local agent
+(:mod:`.agent`, started on demand, idle-exits), so a job costs no Python start; set
+``QCSC_PREFECT_LOCAL_AGENT=0`` to start a Python process per job instead.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..errors import SubmitError
 from ..jobs import JobSpec, JobState, JobStatus
 from ..scheduler import SchedulerInfo, SchedulerPlugin, TargetOptions
 from ..templating import launch_command, render_template
-from . import jobdir
+from . import agent_client, jobdir
 
 STATE_DIR_ENV = "QCSC_PREFECT_LOCAL_STATE_DIR"
 
@@ -75,7 +77,8 @@ class LocalScheduler(SchedulerPlugin):
             (root / "tags").mkdir(exist_ok=True)
             (root / "tags" / job.tag).write_text(job_id)
         try:
-            jobdir.start_runner(job_dir, spec)
+            jobdir.start_runner(job_dir, spec,
+                                agent=root if agent_client.enabled() else None)
         except RuntimeError as exc:
             raise SubmitError(f"local job {job_id}: {exc}") from None
         return job_id

@@ -1,13 +1,16 @@
-"""Detached runner of one job: ``python runner.py JOB_DIR``.
+"""Detached runner of one job: ``python runner.py JOB_DIR``, or forked by the local agent.
 
 Standard library only, and started by file path (not ``-m``), so starting a job does not
 import Prefect. The runner double-forks, so it outlives the submitting process and is not
-left as a zombie, and starts the job script in its own process group. It enforces the
-walltime, turns SIGTERM into a cancel of the whole group (SIGTERM, then SIGKILL after a
-grace period) and records the outcome atomically in ``JOB_DIR/result.json``.
+left as a zombie, and starts the job script in its own process group. The local agent
+(:mod:`.agent`) runs the same code in a forked process, without a Python start per job.
+It enforces the walltime, turns SIGTERM into a cancel of the whole group (SIGTERM, then
+SIGKILL after a grace period) and records the outcome atomically in ``JOB_DIR/result.json``.
 
-Files in JOB_DIR: ``job.json`` (written by the submitter), ``runner.pid``, ``started``,
-``cancel`` (marker written by a cancel request), ``result.json``.
+Files in JOB_DIR: ``job.json`` (written by the submitter), ``runner.claim`` (taken once:
+a second start of the same job does nothing), ``runner.pid`` (``<pid> <start time>``, the
+start time from ``/proc/<pid>/stat`` so a reused pid is not mistaken for the runner),
+``started``, ``cancel`` (marker written by a cancel request), ``result.json``.
 
 ``job.json`` keys: ``script_path``, ``work_dir``, ``stdout_path``, ``stderr_path``,
 ``walltime_seconds``, and, for the fake schedulers of the test kit, optional queueing keys:
@@ -43,17 +46,45 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def proc_start_time(pid: int) -> str | None:
+    """Process ``pid``'s start time (``/proc/<pid>/stat`` field 22), or ``None``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def detach(job_dir: Path) -> bool:
+    """In a child of the starter: new session, then fork the runner and record its pid.
+
+    Returns ``True`` in the runner; the intermediate process exits (0 once ``runner.pid``
+    is written, so the starter can wait for it). A job already claimed by an earlier
+    start is left alone (exit 0 without forking).
+    """
+    os.setsid()
+    try:
+        os.close(os.open(job_dir / "runner.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        os._exit(0)
+    # A cancel can come as soon as runner.pid exists: until run() handles SIGTERM, ignore
+    # it (the cancel file, written first, is what run() acts on).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pid = os.fork()
+    if pid > 0:
+        _write_atomic(job_dir / "runner.pid", f"{pid} {proc_start_time(pid) or ''}".strip())
+        os._exit(0)
+    return True
+
+
 def _daemonize(job_dir: Path) -> None:
     """Fork twice so the runner is re-parented to init; the first child records its pid."""
     child = os.fork()
     if child > 0:  # the submitter waits for this exit, which follows runner.pid being written
         _, status = os.waitpid(child, 0)
         os._exit(os.waitstatus_to_exitcode(status))
-    os.setsid()
-    pid = os.fork()
-    if pid > 0:
-        _write_atomic(job_dir / "runner.pid", str(pid))
-        os._exit(0)
+    detach(job_dir)
 
 
 def _take_slot(spec: dict, stop: dict[str, str]) -> object | None:
@@ -109,10 +140,12 @@ def run(job_dir: Path) -> int:
             open(spec["stderr_path"], "ab") if spec["stderr_path"] != spec["stdout_path"] \
             else contextlib.nullcontext(out) as err:
         started = time.monotonic()
-        _write_atomic(job_dir / "started", _now())
         proc = subprocess.Popen(argv, cwd=spec["work_dir"], env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 start_new_session=True)
+        # Running once the job's process group exists (Popen returns after its exec), so
+        # a cancel that follows always finds the group to signal.
+        _write_atomic(job_dir / "started", _now())
         killed_at: float | None = None
         while proc.poll() is None:
             if "why" not in stop and walltime and time.monotonic() - started > walltime:
@@ -149,17 +182,21 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-def main() -> None:
-    job_dir = Path(sys.argv[1]).resolve()
-    _daemonize(job_dir)
+def execute(job_dir: Path) -> int:
+    """Run the job and record its outcome; a runner error is recorded as a failure."""
     try:
-        code = run(job_dir)
+        return run(job_dir)
     except BaseException as exc:  # record why the runner failed; poll reports it
         _write_atomic(job_dir / "result.json", json.dumps(
             {"state": "FAILED", "exit_code": None, "signal": None, "ended_at": _now(),
              "reason": f"runner error: {exc!r}"}))
-        code = 1
-    os._exit(code)
+        return 1
+
+
+def main() -> None:
+    job_dir = Path(sys.argv[1]).resolve()
+    _daemonize(job_dir)
+    os._exit(execute(job_dir))
 
 
 if __name__ == "__main__":
