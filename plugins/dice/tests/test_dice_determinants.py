@@ -95,9 +95,13 @@ def test_open_shell_c_triplet_sample_parses_exactly(samples: Path) -> None:
     assert dets.amplitudes[i, j] == -0.9831698932647259
 
 
-def test_chunked_reading_equals_one_pass(samples: Path) -> None:
+@pytest.mark.parametrize("keep_bytes", [determinants.KEEP_BYTES, 0])
+def test_chunked_reading_equals_one_pass(samples: Path, keep_bytes: int,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept between passes, or read and converted again (a file too large to keep)."""
     path = samples / "dice" / "dets_n2_cas10e8o.bin"
     whole = read_dets_bin(path)
+    monkeypatch.setattr(determinants, "KEEP_BYTES", keep_bytes)
     for chunk in (1, 7, 395, 396):
         part = read_dets_bin(path, chunk_records=chunk)
         assert np.array_equal(part.amplitudes, whole.amplitudes)
@@ -173,6 +177,8 @@ def test_bad_occupation_character_names_the_determinant(tmp_path: Path,
     (tmp_path / "dets.bin").write_bytes(bytes(data))
     with pytest.raises(DetsBinError, match=r"determinant 3 has byte b'x' for orbital 2"):
         read_dets_bin(tmp_path / "dets.bin", chunk_records=2)
+    with pytest.raises(DetsBinError, match=r"determinant 3 has byte b'x' for orbital 2"):
+        read_dets_bin(tmp_path / "dets.bin")
 
 
 def test_header_that_is_not_a_dets_bin(tmp_path: Path) -> None:

@@ -29,6 +29,10 @@ DETERMINANT_BYTES = 16
 #: Most spatial orbitals this Dice build handles (``DetLen = 2`` words of 64 spin orbitals).
 MAX_ORBITALS = 64
 
+#: Converted strings and coefficients kept between the two passes over ``dets.bin`` (bytes);
+#: a larger file is read and converted twice instead.
+KEEP_BYTES = 256 << 20
+
 #: Records converted at a time (2.6 MB of ``dets.bin`` at 32 orbitals: small chunks reuse
 #: the same memory, which is faster than touching fresh pages and keeps the peak low).
 CHUNK_RECORDS = 1 << 16
@@ -280,9 +284,11 @@ def read_dets_bin(path: Path, *, norb: int | None = None,
                   chunk_records: int = CHUNK_RECORDS) -> DetsBin:
     """Read ``dets.bin`` into an amplitude matrix, vectorized and chunked.
 
-    Two passes over the file: the first collects the unique alpha and beta strings, the
-    second scatters the coefficients into the matrix. A file of one chunk is read once.
-    Peak memory is the matrix plus one chunk.
+    The first pass converts every chunk and collects the unique alpha and beta strings;
+    the second scatters the coefficients into the matrix. When the converted strings and
+    coefficients of the whole file fit in :data:`KEEP_BYTES` they are kept from the first
+    pass; otherwise the second pass reads and converts the file again, so that peak memory
+    stays the matrix plus one chunk (plus at most ``KEEP_BYTES``).
 
     Args:
         path: The ``dets.bin`` file.
@@ -310,13 +316,14 @@ def read_dets_bin(path: Path, *, norb: int | None = None,
         dtype = dets_bin_dtype(file_norb)
         uniques_a: list[np.ndarray] = []
         uniques_b: list[np.ndarray] = []
-        kept: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        keep = count * (8 + 2 * (4 if file_norb <= 32 else 8)) <= KEEP_BYTES
+        kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for start, records in _chunks(handle, dtype, count, chunk_records):
             alpha, beta = occupations_to_strings(records["occ"], first_record=start, path=path)
             uniques_a.append(np.unique(alpha))
             uniques_b.append(np.unique(beta))
-            if count <= chunk_records:
-                kept = (alpha, beta, records["coeff"])
+            if keep:
+                kept.append((alpha, beta, records["coeff"].copy()))
         strs_a = np.unique(np.concatenate(uniques_a)) if uniques_a else np.zeros(0, np.uint32)
         strs_b = np.unique(np.concatenate(uniques_b)) if uniques_b else np.zeros(0, np.uint32)
         del uniques_a, uniques_b
@@ -330,8 +337,9 @@ def read_dets_bin(path: Path, *, norb: int | None = None,
                 f"{path}: {count} determinants span {strs_a.size} alpha x {strs_b.size} beta "
                 "strings, too large for a dense amplitude matrix; set return_sci_state=False "
                 "to skip reading dets.bin") from None
-        if kept is not None:
-            _scatter(amplitudes, strs_a, strs_b, *kept)
+        if keep:
+            for alpha, beta, coeff in kept:
+                _scatter(amplitudes, strs_a, strs_b, alpha, beta, coeff)
         else:
             handle.seek(8)
             for start, records in _chunks(handle, dtype, count, chunk_records):
