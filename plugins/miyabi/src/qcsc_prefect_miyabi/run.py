@@ -14,10 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from qcsc_prefect.errors import ConfigurationError
-from qcsc_prefect.executor import resolve_hpc_target, run_job_from_blocks
+from qcsc_prefect.facades import run_target_job, run_target_job_from_blocks
 from qcsc_prefect.jobs import JobResult
-from qcsc_prefect.lifecycle import run_job
 from qcsc_prefect.profile import ExecutionProfile
 
 from .builder import TARGET, MiyabiJobRequest
@@ -88,14 +86,12 @@ async def run_miyabi_job(
         SubmitError: If qsub refuses the job.
         JobTimeoutError: If ``timeout_seconds`` passed (the job was deleted).
     """
-    result = await run_job(
-        target=TARGET, work_dir=work_dir, script_filename=script_filename,
+    return await run_target_job(
+        TARGET, MiyabiRunResult, work_dir=work_dir, script_filename=script_filename,
         exec_profile=exec_profile, executable=req.executable, queue=req.queue_name,
         project=req.project, options=options, job_name=job_name,
         watch_poll_interval=watch_poll_interval, timeout_seconds=timeout_seconds,
         metrics_artifact_key=metrics_artifact_key)
-    assert isinstance(result, MiyabiRunResult)
-    return result
 
 
 async def run_miyabi_job_from_blocks(
@@ -121,13 +117,8 @@ async def run_miyabi_job_from_blocks(
         ConfigurationError: If the HPC profile's target is not ``miyabi``, or any block is
             invalid.
     """
-    target = await resolve_hpc_target(hpc_profile_block_name=hpc_profile_block_name)
-    if target != TARGET:
-        raise ConfigurationError(
-            f"HPCProfileBlock {hpc_profile_block_name!r}: hpc_target: {target!r} is not "
-            f"'miyabi'; point hpc_profile_block_name at a Miyabi profile, or call "
-            "qcsc_prefect.run_job_from_blocks, which runs any target")
-    result = await run_job_from_blocks(
+    return await run_target_job_from_blocks(
+        TARGET, MiyabiRunResult,
         command_block_name=command_block_name,
         execution_profile_block_name=execution_profile_block_name,
         hpc_profile_block_name=hpc_profile_block_name, work_dir=work_dir,
@@ -135,5 +126,3 @@ async def run_miyabi_job_from_blocks(
         watch_poll_interval=watch_poll_interval, timeout_seconds=timeout_seconds,
         metrics_artifact_key=metrics_artifact_key,
         execution_profile_overrides=execution_profile_overrides, job_name=job_name)
-    assert isinstance(result, MiyabiRunResult)
-    return result
