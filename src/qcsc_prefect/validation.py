@@ -7,6 +7,7 @@ message says what is wrong and how to write it instead. Callers add the field na
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -64,6 +65,46 @@ def no_newlines(values: Iterable[str]) -> list[str]:
         if "\n" in item or "\r" in item:
             raise ValueError(f"{item!r} contains a line break; give one entry per item")
     return out
+
+
+def directive_words(raw: str, *, prefix: str, command: str, example: str,
+                    form: str = "-<option> <value>") -> tuple[str, list[str]]:
+    """Check one raw scheduler directive (a target's ``extra_directives`` entry).
+
+    The shared part of every target's check: one line, no directive prefix, printable
+    ASCII, balanced quotes, and an option first (``-x`` or ``--name``). The target then
+    checks the option itself (reserved options, its own rules).
+
+    Args:
+        raw: The entry as the user wrote it.
+        prefix: The directive prefix that must not be repeated (``"#PBS"``).
+        command: The submit command that reads it (``"qsub"``), for the messages.
+        example: A well-formed entry, for the messages (``"-m abe"``).
+        form: The option's general form, for the messages.
+
+    Returns:
+        The stripped entry and its words (split like a shell would, quotes removed).
+
+    Raises:
+        ValueError: Saying what is wrong and how to write it instead.
+    """
+    value = no_newlines([raw])[0].strip()
+    if value.startswith("#"):
+        raise ValueError(f"{raw!r}: write the option without the {prefix!r} prefix, "
+                         f"e.g. {example!r}")
+    if not value.isascii() or not value.isprintable():
+        raise ValueError(f"{raw!r} contains control or non-ASCII characters; {command} "
+                         "cannot read them")
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        raise ValueError(f"{raw!r} has an unbalanced quote; {command} would refuse the "
+                         "script") from None
+    if not words or len(words[0]) < 2 or words[0][0] != "-" or not (
+            words[0][1].isalpha() or words[0][1] == "-"):
+        raise ValueError(f"{raw!r} is not a {command} option; write it as {form!r} "
+                         f"(for example {example!r})")
+    return value, words
 
 
 def directive_value(value: str) -> str:

@@ -11,7 +11,6 @@ Example HPC profile (TOML for ``qcsc-prefect blocks apply``)::
 from __future__ import annotations
 
 import re
-import shlex
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -72,18 +71,8 @@ def check_directive(raw: str) -> str:
     Raises:
         ValueError: Saying what is wrong and how to write it instead.
     """
-    value = check.no_newlines([raw])[0].strip()
-    if value.startswith("#"):
-        raise ValueError(f"{raw!r}: write the option without the '#BSUB' prefix, e.g. '-M 4GB'")
-    if not value.isascii() or not value.isprintable():
-        raise ValueError(f"{raw!r} contains control or non-ASCII characters; bsub cannot "
-                         "read them")
-    try:
-        words = shlex.split(value)
-    except ValueError:
-        raise ValueError(f"{raw!r} has an unbalanced quote; bsub would refuse the script"
-                         ) from None
-    if not words or not _OPTION.match(words[0]):
+    value, words = check.directive_words(raw, prefix="#BSUB", command="bsub", example="-M 4GB")
+    if not _OPTION.match(words[0]):
         raise ValueError(f"{raw!r} is not a bsub option; write it as '-<option> <value>' "
                          "(for example '-M 4GB')")
     option = words[0]

@@ -10,7 +10,6 @@ Example HPC profile (TOML for ``qcsc-prefect blocks apply``)::
 
 from __future__ import annotations
 
-import shlex
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -102,18 +101,9 @@ def check_directive(raw: str) -> str:
     Raises:
         ValueError: Saying what is wrong and how to write it instead.
     """
-    value = check.no_newlines([raw])[0].strip()
-    if value.startswith("#"):
-        raise ValueError(f"{raw!r}: write the option without the '#PBS' prefix, e.g. '-m abe'")
-    if not value.isascii() or not value.isprintable():
-        raise ValueError(f"{raw!r} contains control or non-ASCII characters; qsub cannot "
-                         "read them")
-    try:
-        words = shlex.split(value)
-    except ValueError:
-        raise ValueError(f"{raw!r} has an unbalanced quote; qsub would refuse the script"
-                         ) from None
-    if not words or len(words[0]) < 2 or words[0][0] != "-" or not words[0][1].isalpha():
+    value, words = check.directive_words(raw, prefix="#PBS", command="qsub", example="-m abe",
+                                         form="-<letter> <value>")
+    if words[0][1] == "-":
         raise ValueError(f"{raw!r} is not a qsub option; write it as '-<letter> <value>' "
                          "(for example '-m abe')")
     letter = words[0][1]
