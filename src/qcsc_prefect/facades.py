@@ -109,7 +109,20 @@ class SchedulerRuntime:
         raise NotImplementedError
 
     async def submit(self, script_path: Path, *, cwd: Path | None = None) -> SubmitResult:
-        """Submit a batch script.
+        """Submit a batch script with the scheduler's submit command.
+
+        This submits the script as it is: no submission record is written, so a job
+        submitted this way is not reattached by a later run (``run_job`` and
+        ``run_job_from_blocks`` do that).
+
+        Args:
+            script_path: Path to the batch script file.
+            cwd: Working directory for the submit command (the scheduler's default
+                output directory); ``None`` for the current directory.
+
+        Returns:
+            A :class:`SubmitResult`: the job id and the submit command's raw, stripped
+            stdout.
 
         Raises:
             SubmitError: If the scheduler refused it or its answer held no job id.
@@ -124,6 +137,20 @@ class SchedulerRuntime:
                                 timeout_seconds: float | None = None) -> dict[str, Any]:
         """Wait until the job has ended; return the scheduler's final status record.
 
+        The job is polled through core's shared poller, together with every other job of
+        the target this process waits on. A wait that ends early (timeout, task
+        cancelled, job lost) cancels the job.
+
+        Args:
+            job_id: The scheduler's job id.
+            watch_poll_interval: Seconds between status polls (shared with other waiters).
+            timeout_seconds: Maximum wait; ``None`` waits until the job ends.
+
+        Returns:
+            The scheduler's final status record for the job, as the plugin parsed it
+            (for example ``qstat -f`` attributes, ``sacct`` fields or the ``pjstat``
+            record); the same mapping as ``JobResult.job_status``.
+
         Raises:
             JobTimeoutError: ``timeout_seconds`` passed; the job has been cancelled.
             JobLostError: The scheduler stopped reporting the job.
@@ -136,6 +163,9 @@ class SchedulerRuntime:
 
     async def cancel(self, job_id: str) -> None:
         """Cancel a job; a finished or unknown job is not an error.
+
+        Args:
+            job_id: The scheduler's job id.
 
         Raises:
             CancelError: If the scheduler refused.
