@@ -102,7 +102,7 @@ def h2o() -> Molecule:
 
 
 @pytest.fixture
-def dice_blocks(prefect_api: str, dice_executable: Path, tmp_path: Path
+def dice_blocks(dice_executable: Path, prefect_api: str, tmp_path: Path
                 ) -> Callable[..., dict[str, str]]:
     """Create the DICE block set for a target; returns ``create_dice_blocks``' names."""
     from qcsc_prefect_dice import acreate_dice_blocks

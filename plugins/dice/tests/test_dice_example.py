@@ -34,7 +34,7 @@ def check_output(stdout: str) -> None:
     assert "final: E = " in stdout
 
 
-def test_example_on_the_local_target(prefect_api: str, dice_executable: Path,
+def test_example_on_the_local_target(dice_executable: Path, prefect_api: str,
                                      tmp_path: Path) -> None:
     check_output(run_example(prefect_api, tmp_path))
     assert len(list((tmp_path / "local").glob("job_*/dice_solver_*.sh"))) == 4
@@ -42,7 +42,7 @@ def test_example_on_the_local_target(prefect_api: str, dice_executable: Path,
 
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
-def test_example_on_the_local_slurm(prefect_api: str, dice_executable: Path,
+def test_example_on_the_local_slurm(dice_executable: Path, prefect_api: str,
                                     tmp_path: Path) -> None:
     check_output(run_example(prefect_api, tmp_path, "--hpc", "local-slurm"))
     assert len(list((tmp_path / "local-slurm").glob("job_*/dice_solver_*.slurm"))) == 4
