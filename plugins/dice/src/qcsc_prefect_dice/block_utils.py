@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +31,10 @@ DEFAULT_PROFILE_BLOCKS: dict[str, str] = {"miyabi": "exec-dice-mpi",
 
 #: ``create_dice_blocks`` arguments that are Fugaku target options.
 FUGAKU_ARGUMENTS = ("gfscache", "spack_modules", "mpi_options_for_pjm", "pjm_resources")
+
+#: ``create_dice_blocks`` arguments copied to the solver block as they are.
+SOLVER_SETTINGS = ("select_cutoff", "davidson_tol", "energy_tol", "max_iter", "return_sci_state",
+                   "symmetrize_spin", "timeout_seconds", "watch_poll_interval")
 
 BLOCK_TYPES: tuple[type[Block], ...] = (CommandBlock, ExecutionProfileBlock, HPCProfileBlock,
                                         DiceSHCISolverJob)
@@ -170,7 +175,7 @@ def create_dice_blocks(
         ConfigurationError: Naming the bad argument; nothing is saved.
         UnknownTargetError: If ``hpc_target`` is not installed.
     """
-    blocks = build_dice_blocks(**locals())
+    blocks = _build(locals())
     run_sync(_save(blocks))
     return {kind: name for kind, (name, _) in blocks.items()}
 
@@ -182,122 +187,91 @@ async def acreate_dice_blocks(**kwargs: Any) -> dict[str, str]:
     return {kind: name for kind, (name, _) in blocks.items()}
 
 
+def build_dice_blocks(**kwargs: Any) -> dict[str, tuple[str, Block]]:
+    """Build and check the four blocks of :func:`create_dice_blocks` without saving them.
+
+    Takes the keyword arguments of :func:`create_dice_blocks`.
+
+    Returns:
+        ``{"command_block_name": (name, block), ...}`` in the order they are saved.
+
+    Raises:
+        TypeError: For an unknown or missing argument.
+        ConfigurationError: Naming the bad argument.
+        UnknownTargetError: If ``hpc_target`` is not installed.
+    """
+    bound = inspect.signature(create_dice_blocks).bind(**kwargs)
+    bound.apply_defaults()
+    return _build(bound.arguments)
+
+
 async def _save(blocks: dict[str, tuple[str, Block]]) -> None:
     await aregister_dice_block_types()
     for name, block in blocks.values():
         await block.asave(name, overwrite=True)
 
 
-def build_dice_blocks(
-    *,
-    hpc_target: str,
-    project: str,
-    queue: str,
-    root_dir: str,
-    dice_executable: str,
-    command_block_name: str = "cmd-dice-solver",
-    execution_profile_block_name: str | None = None,
-    hpc_profile_block_name: str | None = None,
-    solver_block_name: str = "dice-solver",
-    command_name: str = "dice",
-    executable_key: str = "dice_solver",
-    profile_name: str = "dice-mpi",
-    launcher: Launcher | None = None,
-    num_nodes: int = 1,
-    mpiprocs: int = 4,
-    ompthreads: int | None = None,
-    walltime: str = "01:00:00",
-    resource_class: Literal["cpu", "gpu"] = "cpu",
-    modules: list[str] | None = None,
-    mpi_options: list[str] | None = None,
-    pre_commands: list[str] | None = None,
-    environments: dict[str, str] | None = None,
-    script_filename: str | None = None,
-    metrics_artifact_key: str | None = None,
-    select_cutoff: float = 0.0005,
-    davidson_tol: float = 1e-05,
-    energy_tol: float = 1e-10,
-    max_iter: int = 10,
-    return_sci_state: bool = True,
-    gfscache: str | None = None,
-    spack_modules: list[str] | None = None,
-    mpi_options_for_pjm: list[str] | None = None,
-    pjm_resources: list[str] | None = None,
-    target_options: dict[str, Any] | None = None,
-    symmetrize_spin: bool = False,
-    timeout_seconds: float | None = 7200.0,
-    watch_poll_interval: float = 5.0,
-    start_spacing: int | None = DEFAULT_START_SPACING,
-) -> dict[str, tuple[str, Block]]:
-    """Build and check the four blocks of :func:`create_dice_blocks` without saving them.
-
-    Returns:
-        ``{"command_block_name": (name, block), ...}`` in the order they are saved.
-
-    Raises:
-        ConfigurationError: Naming the bad argument.
-        UnknownTargetError: If ``hpc_target`` is not installed.
-    """
-    info = get_registry().scheduler(hpc_target)
-    options = dict(target_options or {})
-    fugaku = {"gfscache": gfscache, "spack_modules": spack_modules,
-              "mpi_options_for_pjm": mpi_options_for_pjm, "pjm_resources": pjm_resources}
-    given = {name: value for name, value in fugaku.items() if value is not None}
-    if given and hpc_target != "fugaku":
+def _build(args: Mapping[str, Any]) -> dict[str, tuple[str, Block]]:
+    """The blocks for ``create_dice_blocks``' bound arguments ``args``, checked together."""
+    where = "create_dice_blocks"
+    target: str = args["hpc_target"]
+    info = get_registry().scheduler(target)
+    options = dict(args["target_options"] or {})
+    given = {name: args[name] for name in FUGAKU_ARGUMENTS if args[name] is not None}
+    if given and target != "fugaku":
         raise ConfigurationError(
-            f"create_dice_blocks: {', '.join(given)}: Fugaku options, but hpc_target is "
-            f"{hpc_target!r}; remove them, or pass this target's settings in target_options")
+            f"{where}: {', '.join(given)}: Fugaku options, but hpc_target is {target!r}; "
+            "remove them, or pass this target's settings in target_options")
     for name, value in given.items():
         if name in options:
-            raise ConfigurationError(
-                f"create_dice_blocks: {name} is given both as an argument and in "
-                "target_options; keep one")
+            raise ConfigurationError(f"{where}: {name} is given both as an argument and in "
+                                     "target_options; keep one")
         options[name] = value
-    chosen_launcher = launcher or default_launcher(hpc_target, info.launchers)
-    exec_name = execution_profile_block_name or DEFAULT_PROFILE_BLOCKS.get(
-        hpc_target, f"exec-dice-{hpc_target}")
-    hpc_name = hpc_profile_block_name or f"hpc-{hpc_target}-dice"
-    executable = str(Path(dice_executable).expanduser())
-    if "/" in executable:
+    exec_name = args["execution_profile_block_name"] or DEFAULT_PROFILE_BLOCKS.get(
+        target, f"exec-dice-{target}")
+    hpc_name = args["hpc_profile_block_name"] or f"hpc-{target}-dice"
+    executable = str(Path(args["dice_executable"]).expanduser())
+    if "/" in executable:  # a path: made absolute; a bare name is found on the job's PATH
         executable = str(Path(executable).resolve())
-    metrics_key = metrics_artifact_key or re.sub(
-        r"[^a-z0-9]+", "-", f"{hpc_target}-dice-metrics".lower()).strip("-")
-    where = "create_dice_blocks"
+    metrics_key = args["metrics_artifact_key"] or re.sub(
+        r"[^a-z0-9]+", "-", f"{target}-dice-metrics".lower()).strip("-")
     try:
-        spacing = [] if start_spacing is None else [start_spacing_command(start_spacing)]
+        spacing = ([] if args["start_spacing"] is None
+                   else [start_spacing_command(args["start_spacing"])])
     except ValueError as exc:
         raise ConfigurationError(f"{where}: start_spacing: {exc}") from None
     try:
-        command = CommandBlock(command_name=command_name, executable_key=executable_key,
+        command = CommandBlock(command_name=args["command_name"],
+                               executable_key=args["executable_key"],
                                description="DICE SHCI solver executable", default_args=[])
         profile = ExecutionProfileBlock(
-            profile_name=profile_name, command_name=command_name,
-            resource_class=resource_class, num_nodes=num_nodes, mpiprocs=mpiprocs,
-            ompthreads=ompthreads, walltime=walltime, launcher=chosen_launcher,
-            mpi_options=list(mpi_options or []), modules=list(modules or []),
-            pre_commands=spacing + list(pre_commands or []),
-            environments=dict(environments or {}))
+            profile_name=args["profile_name"], command_name=args["command_name"],
+            resource_class=args["resource_class"], num_nodes=args["num_nodes"],
+            mpiprocs=args["mpiprocs"], ompthreads=args["ompthreads"],
+            walltime=args["walltime"],
+            launcher=args["launcher"] or default_launcher(target, info.launchers),
+            mpi_options=list(args["mpi_options"] or []), modules=list(args["modules"] or []),
+            pre_commands=spacing + list(args["pre_commands"] or []),
+            environments=dict(args["environments"] or {}))
         hpc = HPCProfileBlock(
-            hpc_target=hpc_target, queue_cpu=queue, queue_gpu=queue, project_cpu=project,
-            project_gpu=project, executable_map={executable_key: executable},
-            target_options=options)
+            hpc_target=target, queue_cpu=args["queue"], queue_gpu=args["queue"],
+            project_cpu=args["project"], project_gpu=args["project"],
+            executable_map={args["executable_key"]: executable}, target_options=options)
         solver = DiceSHCISolverJob(
-            root_dir=str(Path(root_dir).expanduser().resolve()),
-            command_block_name=command_block_name,
+            root_dir=str(Path(args["root_dir"]).expanduser().resolve()),
+            command_block_name=args["command_block_name"],
             execution_profile_block_name=exec_name, hpc_profile_block_name=hpc_name,
-            script_filename=script_filename or build_scheduler_script_filename(
-                "dice_solver", hpc_target),
-            metrics_artifact_key=metrics_key, select_cutoff=select_cutoff,
-            davidson_tol=davidson_tol, energy_tol=energy_tol, max_iter=max_iter,
-            return_sci_state=return_sci_state, symmetrize_spin=symmetrize_spin,
-            timeout_seconds=timeout_seconds, watch_poll_interval=watch_poll_interval)
+            script_filename=args["script_filename"] or build_scheduler_script_filename(
+                "dice_solver", target),
+            metrics_artifact_key=metrics_key,
+            **{name: args[name] for name in SOLVER_SETTINGS})
     except ValidationError as exc:
         raise explain(exc, where=where) from None
     # The checks run_job_from_blocks makes: names match, queue/project, executable, options.
-    resolve_job(command, profile, hpc, names=(command_block_name, exec_name, hpc_name))
+    resolve_job(command, profile, hpc, names=(args["command_block_name"], exec_name, hpc_name))
     return {
-        "command_block_name": (command_block_name, command),
+        "command_block_name": (args["command_block_name"], command),
         "execution_profile_block_name": (exec_name, profile),
         "hpc_profile_block_name": (hpc_name, hpc),
-        "solver_block_name": (solver_block_name, solver),
+        "solver_block_name": (args["solver_block_name"], solver),
     }
