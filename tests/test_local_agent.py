@@ -43,6 +43,15 @@ def wait_final(state: Path, job_id: str, timeout: float = 60) -> JobState:
     return current
 
 
+def runner_of(job_dir: Path) -> int:
+    """The job's runner pid, once the agent has forked it (just after answering)."""
+    deadline = time.monotonic() + 30
+    while (pid := jobdir.runner_pid(job_dir)) is None:
+        assert time.monotonic() < deadline, "no runner"
+        time.sleep(0.01)
+    return pid
+
+
 def cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
@@ -69,8 +78,7 @@ def test_runners_are_forked_by_the_agent_and_see_the_submitters_environment(
     monkeypatch.setenv("QCSC_TEST_VALUE", "first")
     first = submit(tmp_path, state, 'echo "$QCSC_TEST_VALUE"; sleep 1', "first")
     try:
-        runner = jobdir.runner_pid(state / "jobs" / first)
-        assert runner is not None
+        runner = runner_of(state / "jobs" / first)
         assert "agent.py" in cmdline(runner), "the runner was not forked by the agent"
         assert jobdir.alive(agent_pid(state))
         monkeypatch.setenv("QCSC_TEST_VALUE", "second")  # the agent keeps its own environment
@@ -133,6 +141,7 @@ def test_a_job_is_started_once_even_if_asked_twice(tmp_path: Path, state: Path) 
     try:
         job = submit(tmp_path, state, "echo once", "once")
         job_dir = state / "jobs" / job
+        runner_of(job_dir)
         pid_before = (job_dir / "runner.pid").read_text()
         assert agent_client.start_job(state, job_dir)  # e.g. a retried request
         assert wait_final(state, job) is JobState.COMPLETED
@@ -147,8 +156,8 @@ def test_without_the_agent_each_runner_is_its_own_python(tmp_path: Path, state: 
                                                          ) -> None:
     monkeypatch.setenv(AGENT_ENV, "0")
     job = submit(tmp_path, state, "sleep 1", "plain")
-    runner = jobdir.runner_pid(state / "jobs" / job)
-    assert runner is not None and "runner.py" in cmdline(runner)
+    runner = runner_of(state / "jobs" / job)
+    assert "runner.py" in cmdline(runner)
     assert not (state / "agent.pid").exists()
     assert wait_final(state, job) is JobState.COMPLETED
 

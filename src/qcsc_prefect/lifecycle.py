@@ -149,10 +149,35 @@ def plan_job(
 
 
 def render_job(job: JobSpec, *, registry: Registry | None = None) -> str:
-    """Render ``job``'s script through its plugin and check it with ``bash -n``."""
+    """Render ``job``'s script through its plugin and check it with ``bash -n``.
+
+    A script that differs from one already checked only in its submission tag and its
+    plain paths (safe characters, with a ``/``: they cannot change how the shell parses
+    the script) is not checked again: ``bash -n`` runs once per kind of script.
+    """
     text = (registry or get_registry()).render(job)
-    check_script_syntax(text, where=f"{job.target} script {job.script_path.name}")
+    shape = _script_shape(text, job)
+    if shape not in _checked:
+        check_script_syntax(text, where=f"{job.target} script {job.script_path.name}")
+        if len(_checked) > 4096:
+            _checked.clear()
+        _checked.add(shape)
     return text
+
+
+_checked: set[str] = set()
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_./-]*/[A-Za-z0-9_./-]*")
+
+
+def _script_shape(text: str, job: JobSpec) -> str:
+    """``text`` with the tag and plain paths replaced by fixed words, hashed."""
+    words = [str(p) for p in (job.stdout_path, job.stderr_path, job.script_path, job.work_dir)]
+    for i, word in enumerate(sorted(set(words), key=len, reverse=True)):
+        if _PLAIN_PATH.fullmatch(word):
+            text = text.replace(word, f"/qcsc-prefect-path-{i}")
+    if job.tag and re.fullmatch(r"[0-9a-f]+", job.tag):
+        text = text.replace(job.tag, "0" * len(job.tag))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def write_script_file(*, work_dir: Path, filename: str, text: str) -> Path:
@@ -527,9 +552,7 @@ def link_latest_output(spec: JobSpec) -> list[Path]:
         link = path.with_name(stem + suffix)
         if link.exists() and not link.is_symlink():
             continue
-        tmp = link.with_name(f".{link.name}.{os.getpid()}.link")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        tmp = link.with_name(f".{link.name}.{spec.tag}.link")  # unique: nothing to clear
         try:
             tmp.symlink_to(path.name)
             os.replace(tmp, link)
@@ -761,10 +784,10 @@ async def _watch_until_final(poller: Any, job_id: str, interval: float, info: Sc
                 continue
             unknown_since = None
             state: JobState = status.state
-            if state is not last_state:
+            if state is not last_state and not state.is_terminal:  # the end is logged once,
                 log.info("%s job %s is %s%s", info.name, job_id, state.value,
                          f" ({status.reason})" if status.reason else "")
-                last_state = state
+            last_state = state  # by the caller, with the exit status
             if state is JobState.HELD and time.monotonic() >= held_reminder:
                 log.warning("%s job %s is held%s and will not start until it is released; "
                             "release it with the scheduler's release command, or cancel the "

@@ -5,11 +5,11 @@ milliseconds); the agent, started once on demand by :mod:`.agent_client`, forks 
 instead (about a millisecond). Standard library only, started by file path, no Prefect.
 
 * One agent per state dir: it holds ``agent.lock`` (``flock``) and serves ``agent.sock``.
-* Each runner is detached exactly like ``runner.py``'s own start (new session, double
-  fork, ``runner.pid`` with its start time), runs the same code (:func:`runner.execute`)
-  with the requester's environment and umask, and does not depend on the agent: jobs
-  outlive both the flow process and the agent, and walltime, cancel and reattach work
-  as before.
+* Each runner is one fork of the agent in a session of its own (``runner.claim`` taken
+  first, ``runner.pid`` with its start time), runs the same code as ``runner.py``
+  (:func:`runner.execute`) with the requester's environment and umask, and does not
+  depend on the agent (the agent only reaps it): jobs outlive both the flow process and
+  the agent, and walltime, cancel and reattach work as before.
 * The agent exits after ``$QCSC_PREFECT_LOCAL_AGENT_IDLE_SECONDS`` (default 600) without a
   request; the next submission starts a new one.
 """
@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import runner  # this directory (the agent runs with -I, by file path)
 
 DEFAULT_IDLE_SECONDS = 600.0
+REAP_SECONDS = 2.0
 
 
 def serve(root: Path, idle: float) -> int:
@@ -50,22 +51,39 @@ def serve(root: Path, idle: float) -> int:
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(os.fsencode(path))
     server.listen(256)
-    server.settimeout(idle)
+    server.settimeout(min(idle, REAP_SECONDS))
     (root / "agent.pid").write_text(str(os.getpid()))
     keep = {server.fileno(), lock.fileno()}
+    last = time.monotonic()
     try:
         while True:
             try:
                 conn, _ = server.accept()
             except TimeoutError:
-                return 0  # idle
+                _reap()
+                if time.monotonic() - last >= idle:
+                    return 0  # idle
+                continue
             with conn:
                 conn.settimeout(30)
                 _handle(conn, keep)
+            _reap()
+            last = time.monotonic()
     finally:
         with contextlib.suppress(OSError):
             path.unlink()  # ours: a new agent binds only once it holds the lock
         server.close()
+
+
+def _reap() -> None:
+    """Collect runners that have ended (they are our children until we exit)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _handle(conn: socket.socket, keep: set[int]) -> None:
@@ -78,30 +96,54 @@ def _handle(conn: socket.socket, keep: set[int]) -> None:
     try:
         request = json.loads(data)
         job_dir = Path(request["job_dir"])
-        child = os.fork()
-        if child == 0:
-            _child(job_dir, request, keep | {conn.fileno()})
-        _, status = os.waitpid(child, 0)
-        ok = os.waitstatus_to_exitcode(status) == 0 and (job_dir / "runner.pid").exists()
-        reply: dict[str, object] = {"ok": ok}
+        # Claimed (once per job dir): the job is ours to start. Answer first, then fork:
+        # until runner.pid exists the job reads as pending, and a cancel request (the
+        # cancel file) is seen by the runner when it starts.
+        os.close(os.open(job_dir / "runner.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:  # started before (a retried request)
+        _answer(conn, {"ok": True, "again": True})
+        return
     except Exception as exc:
-        reply = {"ok": False, "error": repr(exc)}
+        _answer(conn, {"ok": False, "error": repr(exc)})
+        return
+    _answer(conn, {"ok": True})
+    try:
+        _start(job_dir, request, keep | {conn.fileno()})
+    except Exception as exc:  # e.g. fork failed: the job ends as failed, not pending forever
+        runner.record_failure(job_dir, f"the local agent could not start the runner: {exc!r}")
+
+
+def _answer(conn: socket.socket, reply: dict[str, object]) -> None:
     with contextlib.suppress(OSError):
         conn.sendall(json.dumps(reply).encode() + b"\n")
 
 
+def _start(job_dir: Path, request: dict, inherited: set[int]) -> None:
+    """Fork the job's runner and record its pid."""
+    # A cancel may come as soon as runner.pid exists: the runner starts with SIGTERM and
+    # SIGINT blocked and handles them once it is ready (runner.run unblocks them).
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _child(job_dir, request, inherited)
+        runner.write_pid(job_dir, pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _child(job_dir: Path, request: dict, inherited: set[int]) -> None:
-    """The forked child: becomes the runner's starter, never returns."""
+    """The forked runner: never returns."""
     try:
         for fd in inherited:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        for sig in (signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
         os.environ.clear()
         os.environ.update(request.get("env") or {})
         os.umask(int(request.get("umask", 0o022)))
-        runner.detach(job_dir)  # the intermediate process exits inside
         log = os.open(job_dir / "runner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)

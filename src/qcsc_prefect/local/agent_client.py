@@ -2,7 +2,8 @@
 
 Standard library only. One request is one connection to ``<dir>/agent.sock`` carrying a
 JSON line (the job dir, this process's environment and umask, so the job runs as if this
-process had started it) and getting one JSON line back once ``runner.pid`` is written.
+process had started it) and getting one JSON line back once the agent has claimed the job
+(``runner.claim``); it forks the runner right after answering.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def start_job(root: Path, job_dir: Path) -> bool:
     while time.monotonic() < deadline:
         answer = _ask(path, request)
         if answer is not None:
-            return bool(answer.get("ok")) and (job_dir / "runner.pid").exists()
+            return bool(answer.get("ok"))
         if not spawned:
             _spawn(root)
             spawned = True

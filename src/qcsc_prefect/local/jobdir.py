@@ -39,16 +39,16 @@ def write_atomic(path: Path, text: str) -> None:
 def allocate_id(root: Path) -> str:
     """Create ``root/jobs/<n>`` for the next integer ``n``, unique across processes."""
     (root / "jobs").mkdir(parents=True, exist_ok=True)
-    with open(root / "seq", "a+") as seq:
-        fcntl.flock(seq, fcntl.LOCK_EX)
-        seq.seek(0)
-        job_id = int(seq.read().strip() or 0) + 1
+    fd = os.open(root / "seq", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        job_id = int(os.pread(fd, 64, 0).strip() or 0) + 1
         while (root / "jobs" / str(job_id)).exists():
             job_id += 1
         (root / "jobs" / str(job_id)).mkdir()
-        seq.seek(0)
-        seq.truncate()
-        seq.write(str(job_id))
+        os.pwrite(fd, f"{job_id:<20}\n".encode(), 0)  # fixed width: no truncate needed
+    finally:
+        os.close(fd)
     return str(job_id)
 
 

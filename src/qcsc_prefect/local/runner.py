@@ -67,15 +67,19 @@ def detach(job_dir: Path) -> bool:
         os.close(os.open(job_dir / "runner.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
         os._exit(0)
-    # A cancel can come as soon as runner.pid exists: until run() handles SIGTERM, ignore
-    # it (the cancel file, written first, is what run() acts on).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A cancel can come as soon as runner.pid exists: the runner starts with SIGTERM and
+    # SIGINT blocked and handles them once it is ready (run() unblocks them).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     pid = os.fork()
     if pid > 0:
-        _write_atomic(job_dir / "runner.pid", f"{pid} {proc_start_time(pid) or ''}".strip())
+        write_pid(job_dir, pid)
         os._exit(0)
     return True
+
+
+def write_pid(job_dir: Path, pid: int) -> None:
+    """Record the runner's pid and start time in ``runner.pid``."""
+    _write_atomic(job_dir / "runner.pid", f"{pid} {proc_start_time(pid) or ''}".strip())
 
 
 def _daemonize(job_dir: Path) -> None:
@@ -123,6 +127,7 @@ def run(job_dir: Path) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     if spec.get("slots_dir"):
         os.makedirs(spec["slots_dir"], exist_ok=True)
     slot = _take_slot(spec, stop)
@@ -187,10 +192,15 @@ def execute(job_dir: Path) -> int:
     try:
         return run(job_dir)
     except BaseException as exc:  # record why the runner failed; poll reports it
-        _write_atomic(job_dir / "result.json", json.dumps(
-            {"state": "FAILED", "exit_code": None, "signal": None, "ended_at": _now(),
-             "reason": f"runner error: {exc!r}"}))
+        record_failure(job_dir, f"runner error: {exc!r}")
         return 1
+
+
+def record_failure(job_dir: Path, reason: str) -> None:
+    """End the job as failed without running it (or after its runner broke)."""
+    _write_atomic(job_dir / "result.json", json.dumps(
+        {"state": "FAILED", "exit_code": None, "signal": None, "ended_at": _now(),
+         "reason": reason}))
 
 
 def main() -> None:
