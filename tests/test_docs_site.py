@@ -296,19 +296,46 @@ def test_every_seed_name_is_documented_at_least_as_well_as_the_seed(
     assert not gaps, "documented less than the seed:\n" + "\n".join(gaps)
 
 
-def test_generated_pages_hold_the_cli_and_every_block_field(site: Path) -> None:
-    from qcsc_prefect.blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
+def _cli_commands() -> list[tuple[str, list[str]]]:
+    """Every ``qcsc-prefect`` command path with its parameters' option names."""
+    import typer.main
 
+    from qcsc_prefect.cli import app
+
+    out = []
+
+    def walk(command: Any, path: str) -> None:
+        out.append((path, [o for p in command.params for o in (*p.opts, *p.secondary_opts)
+                           if o.startswith("-")]))
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(typer.main.get_command(app), "qcsc-prefect")
+    return out
+
+
+def test_the_cli_reference_has_every_command_and_option(site: Path) -> None:
     cli = (site / "reference" / "cli" / "index.html").read_text()
-    for command in ("qcsc-prefect plugins", "qcsc-prefect render", "qcsc-prefect blocks apply",
-                    "qcsc-prefect blocks migrate", "qcsc-prefect jobs reap"):
-        assert command in cli, command
-    assert "--check-targets / --no-check-targets" in cli
+    commands = _cli_commands()
+    assert len(commands) >= 8  # plugins, render, blocks (3), jobs (3)
+    for path, options in commands:
+        assert f"<code>{path}</code>" in cli, path
+        for option in options:
+            assert option in cli, f"{path} {option}"
+
+
+def test_the_blocks_reference_has_every_field_and_target(site: Path) -> None:
+    from qcsc_prefect.blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
+    from qcsc_prefect.plugins import get_registry
+
     blocks = (site / "reference" / "blocks" / "index.html").read_text()
     for model in (CommandBlock, ExecutionProfileBlock, HPCProfileBlock):
         for name in model.model_fields:
             assert f"<code>{name}</code>" in blocks, f"{model.__name__}.{name}"
-    assert "<code>local</code>" in blocks and "<code>state_dir</code>" in blocks
+    for target, info in get_registry().schedulers.items():
+        assert f'id="{target}"' in blocks, target
+        for name in info.options_model.model_fields:
+            assert f"<code>{name}</code>" in blocks, f"{target} option {name}"
 
 
 def test_every_hook_is_in_the_hook_reference(documented: set[str]) -> None:
