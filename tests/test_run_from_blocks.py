@@ -109,6 +109,23 @@ async def test_failed_job_is_returned_with_its_exit_status(blocks: dict[str, str
     assert any(f"local job {second.job_id} finished: FAILED" in m and "err line" in m
                for m in errors), errors
 
+    @flow
+    async def judged_by_caller() -> tuple[JobResult, str]:
+        result = await run_job_from_blocks(
+            **blocks, work_dir=tmp_path, script_filename="judged", watch_poll_interval=0.2,
+            execution_profile_overrides={"environments": {"GREETING": "x", "EXIT": "1"}},
+            log_failures=False)
+        return result, str(get_run_context().flow_run.id)
+
+    third, third_run = await judged_by_caller()
+    assert third.exit_status == 1
+    await APILogHandler.aflush()
+    async with get_client() as client:
+        logs = await client.read_logs(log_filter=LogFilter(
+            flow_run_id=LogFilterFlowRunId(any_=[UUID(third_run)])))
+    ends = [log for log in logs if f"local job {third.job_id} finished" in log.message]
+    assert [log.level for log in ends] == [20], "the caller judges success: logged at INFO"
+
 
 def test_sync_flow_uses_the_sync_api(blocks: dict[str, str], tmp_path: Path) -> None:
     @flow

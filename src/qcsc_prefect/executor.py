@@ -272,6 +272,7 @@ async def run_job_from_blocks(
     outage_budget_seconds: float = DEFAULT_OUTAGE_BUDGET,
     cancel_on_outage: bool = False,
     markers: Markers = True,
+    log_failures: bool = True,
 ) -> JobResult:
     """Resolve Prefect blocks and execute a job on the configured HPC target.
 
@@ -322,6 +323,8 @@ async def run_job_from_blocks(
             ``watch_poll_interval`` then only paces the safety-net poll (60 s is a good
             value). ``True`` (default), a :class:`~qcsc_prefect.markers.MarkerSettings`
             with other intervals, or ``False`` to poll only.
+        log_failures: Log a job that did not complete OK at ERROR with its stderr tail
+            (``False`` for callers that judge success themselves).
 
     Returns:
         The job's :class:`~qcsc_prefect.jobs.JobResult`, of the target's result type
@@ -354,7 +357,7 @@ async def run_job_from_blocks(
         watch_poll_interval=watch_poll_interval,
         timeout_seconds=timeout_seconds, metrics_artifact_key=metrics_artifact_key,
         reattach=reattach, outage_budget_seconds=outage_budget_seconds,
-        cancel_on_outage=cancel_on_outage, markers=markers)
+        cancel_on_outage=cancel_on_outage, markers=markers, log_failures=log_failures)
 
 
 def run_job_from_blocks_sync(**kwargs: Any) -> JobResult:

@@ -240,6 +240,7 @@ async def run_job(
     outage_budget_seconds: float = DEFAULT_OUTAGE_BUDGET,
     cancel_on_outage: bool = False,
     markers: Markers = True,
+    log_failures: bool = True,
 ) -> JobResult:
     """Run one job end to end on ``target`` and return its result.
 
@@ -282,6 +283,9 @@ async def run_job(
             second, confirmed by one batched status call. ``True`` (default settings),
             a :class:`~qcsc_prefect.markers.MarkerSettings`, or ``False`` to rely on the
             ``watch_poll_interval`` polls alone.
+        log_failures: Log a job that did not complete OK at ERROR, with the tail of its
+            stderr. Callers that judge success themselves turn it off (the DICE solver:
+            Dice under ``mpirun`` exits 1 after a good run); the end is then logged at INFO.
 
     Returns:
         The job's result; its type is the target's ``result_type``.
@@ -313,7 +317,7 @@ async def run_job(
                        project=project, options=options, job_name=job_name)
     rec_file = record_path(planned.spec.work_dir, script_filename)
     waits = _WaitSettings(watch_poll_interval, timeout_seconds, metrics_artifact_key,
-                          outage_budget_seconds, cancel_on_outage, settings)
+                          outage_budget_seconds, cancel_on_outage, settings, log_failures)
     loop = asyncio.get_running_loop()
     with _in_flight_lock:
         current = _in_flight.get(rec_file)
@@ -375,6 +379,7 @@ class _WaitSettings:
     outage_budget: float
     cancel_on_outage: bool
     markers: MarkerSettings | None
+    log_failures: bool = True
 
 
 async def _run_planned(planned: PlannedJob, rec_file: Path, waits: _WaitSettings,
@@ -407,7 +412,7 @@ async def _run_planned(planned: PlannedJob, rec_file: Path, waits: _WaitSettings
         log.warning("could not publish artifacts for job %s: %s", sub.job_id, exc)
     _finish(sub, final.state.value, final)
     remove_marker(sub.spec.work_dir, sub.spec.tag)
-    if result.ok:
+    if result.ok or not waits.log_failures:
         log.info("%s job %s finished: %s (%s), exit status %s", target, sub.job_id,
                  final.state.value, final.native_state, result.exit_status)
     else:
