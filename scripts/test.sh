@@ -26,6 +26,20 @@ else
     need "the local Slurm cluster"
 fi
 
+# The real Dice solver, built from its source (cached by source hash: instant when built).
+dice_source=${QCSC_DICE_SOURCE:-}
+if [ -z "$dice_source" ]; then
+    for candidate in ../shared/vendor/dice/dice-*.tar.gz /work/shared/vendor/dice/dice-*.tar.gz; do
+        [ -f "$candidate" ] && { dice_source=$candidate; break; }
+    done
+fi
+if [ -n "$dice_source" ]; then
+    echo "== building Dice from $dice_source (plugins/dice/scripts/build-dice.sh)"
+    bash plugins/dice/scripts/build-dice.sh "$dice_source" || need "the Dice binary"
+else
+    need "the Dice source (set QCSC_DICE_SOURCE to a Dice source tree or tarball)"
+fi
+
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"
