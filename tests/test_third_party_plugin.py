@@ -90,7 +90,9 @@ def toy_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def env_with(site: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(site), **extra}
+    """This environment with the toy distribution's directory on the import path."""
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
 
 
 def test_plugins_command_lists_the_third_party_target(toy_site: Path) -> None:
