@@ -4,10 +4,10 @@
     .venv/bin/python bench/poll_latency.py --target miyabi --jobs 10 100 1000   # fake PBS
     .venv/bin/python bench/poll_latency.py --target fugaku --jobs 10 100 1000   # fake PJM
 
-For each N, one run submits N jobs through ``run_job`` (completion markers, safety-net
-interval ``--safety``, default 60 s) and, at the same time and against the same
-scheduler, N more jobs waited on the common way: one status call per job per
-``--baseline-interval`` (default 10 s, the original qcsc-prefect's default). Every job
+For each N, one run (one flow run, one scheduler) submits N jobs through ``run_job``
+(completion markers, safety-net interval ``--safety``, default 60 s), then N more jobs
+waited on the common way: one status call per job per ``--baseline-interval`` (default
+10 s, the original qcsc-prefect's default); ``--together`` runs both sets at once. Every job
 sleeps a random 2..``--spread`` s and prints its end time (``date +%s.%N``) last; the delay
 from that end to the moment the waiter returns the final status is the latency.
 
@@ -182,10 +182,15 @@ async def one_run(args: argparse.Namespace, n: int) -> list[dict[str, Any]]:
                     start = time.monotonic()
                     out = list(await asyncio.gather(*coros))
                     return out, time.monotonic() - start
-                (mine, wall_m), (base, wall_b) = await asyncio.gather(
-                    timed([ours(t, root / "m", i, times[i], args.safety) for i in range(n)]),
-                    timed([baseline(t, root / "b", i, times[n + i], args.baseline_interval)
-                           for i in range(n)]))
+                mine_jobs = [ours(t, root / "m", i, times[i], args.safety) for i in range(n)]
+                base_jobs = [baseline(t, root / "b", i, times[n + i], args.baseline_interval)
+                             for i in range(n)]
+                if args.together:
+                    (mine, wall_m), (base, wall_b) = await asyncio.gather(
+                        timed(mine_jobs), timed(base_jobs))
+                else:  # one design after the other, same server, same flow run
+                    mine, wall_m = await timed(mine_jobs)
+                    base, wall_b = await timed(base_jobs)
                 return mine, base, wall_m, wall_b
 
             mine, base, wall_m, wall_b = await run()
@@ -214,6 +219,8 @@ async def main() -> None:
     parser.add_argument("--slots", type=int, default=64, help="fake servers: jobs at once")
     parser.add_argument("--dir", default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--together", action="store_true",
+                        help="run both designs at the same time (default: one after the other)")
     args = parser.parse_args()
     record_when_seen()
     cols = ["target", "design", "jobs", "interval_s", "status_calls", "commands",
