@@ -1,6 +1,6 @@
 """The documentation site builds with ``mkdocs build --strict`` and covers the seed API.
 
-The seed API reference (``../shared/seed/api-reference.txt``, the original qcsc-prefect's
+The seed API reference (``tests/data/seed-api-reference.txt``, the original qcsc-prefect's
 page) names every public object; each must be on our site, at its place in our module
 layout, documented at least as well: a docstring, every parameter the seed documents, and a
 Returns / Raises / Attributes section wherever the seed has one. The site is built once per
@@ -25,8 +25,9 @@ import pytest
 from qcsc_prefect.testing.availability import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The original qcsc-prefect's API reference page (a copy; see tests/data/README.md).
 SEED = Path(os.environ.get("QCSC_SEED_API_REFERENCE",
-                           ROOT.parent / "shared" / "seed" / "api-reference.txt"))
+                           ROOT / "tests" / "data" / "seed-api-reference.txt"))
 SEARCH_PATHS = [ROOT / "src", *sorted(ROOT.glob("plugins/*/src")),
                 *sorted(ROOT.glob("examples/*_plugin/src"))]
 
@@ -145,7 +146,7 @@ def read_inventory(path: Path) -> set[str]:
 def seed() -> list[SeedEntry]:
     if not SEED.is_file():
         unavailable("the seed API reference", why=f"{SEED} does not exist",
-                    fix="put shared/ beside the repository or set QCSC_SEED_API_REFERENCE")
+                    fix="restore tests/data/seed-api-reference.txt or set QCSC_SEED_API_REFERENCE")
     return parse_seed(SEED.read_text())
 
 

@@ -25,8 +25,16 @@ from qcsc_prefect_dice import find_dice_executable
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
 REPO = PLUGIN_DIR.parents[1]
 BUILD_SCRIPT = PLUGIN_DIR / "scripts" / "build-dice.sh"
-VENDORED_SOURCE = REPO.parent / "shared" / "vendor" / "dice" / "dice-bigdets-d60c460.tar.gz"
-SAMPLES = REPO.parent / "shared" / "formats" / "samples"
+#: The vendored Dice source (a third-party build input, not in the repository): beside the
+#: repository, where the project's machines keep it, or named by $QCSC_DICE_SOURCE.
+VENDORED_SOURCE = next(
+    (path for path in (Path(os.environ.get("QCSC_DICE_SOURCE", "/nonexistent")),
+                       REPO.parent / "shared" / "vendor" / "dice" / "dice-bigdets-d60c460.tar.gz",
+                       Path("/work/shared/vendor/dice/dice-bigdets-d60c460.tar.gz"))
+     if path.is_file()),
+    REPO.parent / "shared" / "vendor" / "dice" / "dice-bigdets-d60c460.tar.gz")
+#: Real Dice and FCIDUMP files (see data/samples/README.md for their origin).
+SAMPLES = Path(__file__).parent / "data" / "samples"
 
 #: Open MPI settings of the test jobs: more ranks than cores, and run as root (CI does).
 MPI_OPTIONS = ["--oversubscribe"]
