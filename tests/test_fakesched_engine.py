@@ -71,8 +71,9 @@ def test_held_job_waits_for_release_and_cancel_while_queued_never_runs(tmp_path:
 def test_cancel_running_job_signals_it(tmp_path: Path) -> None:
     cluster = FakeCluster(tmp_path / "state")
     seq = submit(cluster, tmp_path, "long", "echo started; sleep 60")
-    deadline = time.monotonic() + 10
-    while "started" not in (tmp_path / "long.out").read_text():
+    deadline = time.monotonic() + 30
+    out = tmp_path / "long.out"  # created by the runner when the job starts
+    while not out.exists() or "started" not in out.read_text():
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert cluster.cancel(seq)

@@ -43,6 +43,7 @@ from .executor import (
 from .hookspecs import hookimpl
 from .jobs import JobResult, JobSpec, JobState, JobStatus, exit_status_of
 from .lifecycle import plan_job, render_job, run_job, wait_for_job, write_script_file
+from .markers import MarkerSettings
 from .plugins import get_registry
 from .profile import ExecutionProfile
 from .scheduler import SchedulerInfo, SchedulerPlugin, TargetOptions
@@ -63,6 +64,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "JobTimeoutError",
+    "MarkerSettings",
     "PollError",
     "QcscPrefectError",
     "SchedulerCommandError",

@@ -213,7 +213,7 @@ class FaultMatrix:
         t = fault_target.contract
         fault_injector.submit_timeouts = 1
         with pytest.raises(SubmitError, match="may be queued"):
-            await self.run(fault_target, "sleep 1; echo ran >> ran.log", name="ambiguous")
+            await self.run(fault_target, "sleep 8; echo ran >> ran.log", name="ambiguous")
         script = f"ambiguous{get_registry().scheduler(t.target).script_suffix}"
         record = load_record(record_path(t.work_dir.resolve(), script))
         assert record is not None
@@ -224,7 +224,7 @@ class FaultMatrix:
         assert accepted is not None
         assert len(accepted) == 1, accepted
         # Running the flow again finds the job the scheduler accepted, by its tag.
-        result = await self.run(fault_target, "sleep 1; echo ran >> ran.log", name="ambiguous")
+        result = await self.run(fault_target, "sleep 8; echo ran >> ran.log", name="ambiguous")
         assert result.job_id == accepted[0]
         assert result.ok, result
         assert len(hook_recorder.submits) == 1, "a duplicate job was submitted"
