@@ -40,6 +40,7 @@ class Mutation:
     new: str
     tests: tuple[str, ...]
     what: str
+    also: tuple[tuple[str, str], ...] = ()  # further (old, new) in the same file
 
 
 LC = "tests/test_local_contract.py::TestLocalContract::"
@@ -104,7 +105,8 @@ MUTATIONS = [
         "        if attempt < retries and transient:",
         "        if transient:",
         ("tests/test_shell.py::test_exhausted_retries_raise_with_check",),
-        "a failing command is retried forever (a hang: the per-test timeout fails it)"),
+        "a failing command is retried forever (a hang: the per-test timeout fails it)",
+        also=(("    for attempt in range(retries + 1):", "    for attempt in range(10**9):"),)),
     Mutation(
         "reattach-ignores-fingerprint", "src/qcsc_prefect/lifecycle.py",
         "same = earlier is not None and earlier.fingerprint == planned.fingerprint \\",
@@ -113,8 +115,8 @@ MUTATIONS = [
         "reattach ignores the configuration fingerprint"),
     Mutation(
         "per-job-status-calls", "src/qcsc_prefect/poller.py",
-        "                job_ids = sorted({w.job_id for w in watches})\n",
-        "                job_ids = sorted({w.job_id for w in watches})[:1]\n",
+        "                job_ids = sorted({w.job_id for w in self._watches}) if full \\\n",
+        "                job_ids = sorted({w.job_id for w in self._watches})[:1] if full \\\n",
         (LC + "test_concurrent_jobs_share_one_poll_per_interval",
          "tests/test_poller.py::test_many_waiters_one_call_per_interval"),
         "the poller asks about one job per call"),
@@ -134,8 +136,9 @@ MUTATIONS = [
         "cancelled-is-exit-0", "src/qcsc_prefect/jobs.py",
         "    return 0 if status.state is JobState.COMPLETED else -1",
         "    return 0",
-        (LC + "test_cancel_running_job", LC + "test_cancel_pending_job",
-         "tests/test_jobs_cli.py::test_cancel_cancels_live_jobs_and_closes_their_records"),
+        ("tests/test_exit_status.py", LC + "test_cancel_running_job",
+         "plugins/miyabi/tests/test_miyabi_contract.py::TestMiyabiContract::"
+         "test_cancel_pending_job"),
         "a cancelled job is reported as exit 0"),
     Mutation(
         "no-backoff", "src/qcsc_prefect/poller.py",
@@ -185,9 +188,11 @@ def run(mutation: Mutation, timeout: int, keep: bool) -> tuple[str, float]:
         pythonpath = copy_sources(work)
         target = work / mutation.path
         text = target.read_text()
-        if text.count(mutation.old) != 1:
-            return f"STALE ({text.count(mutation.old)} matches)", 0.0
-        target.write_text(text.replace(mutation.old, mutation.new))
+        for old, new in ((mutation.old, mutation.new), *mutation.also):
+            if text.count(old) != 1:
+                return f"STALE ({text.count(old)} matches of {old.strip()[:40]!r})", 0.0
+            text = text.replace(old, new)
+        target.write_text(text)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(pythonpath),
                "PYTHONDONTWRITEBYTECODE": "1"}
         started = time.monotonic()
