@@ -90,6 +90,25 @@ def test_final_state_slurmdbd_has_not_finished_recording_is_asked_from_squeue(
     assert statuses["6"].record["source"] == "sacct"  # purged from the controller: keep sacct's
 
 
+def test_an_end_reported_by_the_controller_is_not_taken_back_by_lagging_sacct(
+        fake: FakeSlurm) -> None:
+    # Just submitted and already done: slurmdbd has no row yet, the controller has the end.
+    fake.answers["sacct"] = lambda argv: ok("")
+    fake.answers["squeue"] = lambda argv: ok("15|COMPLETED|None\n")
+    fake.answers["scontrol"] = lambda argv: ok(scontrol_line("15", "COMPLETED", "0:0"))
+    assert commands.poll(["15"], SlurmOptions())["15"].state is JobState.COMPLETED
+    # slurmdbd catches up with the start before the end: its RUNNING is stale.
+    fake.answers["sacct"] = lambda argv: ok(sacct_line("15", "RUNNING", "0:0", end="Unknown"))
+    fake.calls.clear()
+    again = commands.poll(["15"], SlurmOptions())
+    assert again["15"].state is JobState.COMPLETED
+    assert fake.programs() == ["sacct", "squeue"]  # the remembered end, no second scontrol
+    # A job requeued by an administrator is pending again in both views: that stands.
+    fake.answers["sacct"] = lambda argv: ok(sacct_line("15", "PENDING", "0:0", end="Unknown"))
+    fake.answers["squeue"] = lambda argv: ok("15|PENDING|BeginTime\n")
+    assert commands.poll(["15"], SlurmOptions())["15"].state is JobState.PENDING
+
+
 def test_auto_falls_back_once_and_logs_once(fake: FakeSlurm,
                                             caplog: pytest.LogCaptureFixture) -> None:
     fake.answers["sacct"] = lambda argv: DISABLED

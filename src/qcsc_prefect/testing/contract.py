@@ -303,7 +303,7 @@ class SchedulerContract:
         self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state.is_terminal)
         self.cancel(t, [job_id, "987654321"])
         final = self.poll_until(t, [job_id], lambda s: job_id in s)
-        assert final[job_id].state is JobState.COMPLETED
+        assert final[job_id].state is JobState.COMPLETED, final[job_id]  # an end stays an end
 
     async def test_timeout_cancels_the_job(self, contract_target: ContractTarget,
                                            hook_recorder: HookRecorder) -> None:

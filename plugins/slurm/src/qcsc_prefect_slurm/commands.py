@@ -158,10 +158,13 @@ def poll(job_ids: Sequence[str], options: Any) -> dict[str, JobStatus]:
     except SchedulerCommandError as exc:
         logger.warning("sacct failed (%s); answering this poll from squeue", exc)
         return _poll_squeue(ids, opts)
-    # The controller knows a job before slurmdbd does (just submitted), and slurmdbd may
-    # hold a final state before the job's end and exit code (just finished): ask squeue.
+    # The controller knows a job before slurmdbd does (just submitted), slurmdbd may hold
+    # a final state before the job's end and exit code (just finished), and it may still
+    # say PENDING or RUNNING for a job whose end the controller already reported (its
+    # agent queue lags): ask squeue, so that a reported end is never taken back.
     behind = [job_id for job_id in ids
-              if job_id not in statuses or not parsing.sacct_record_complete(statuses[job_id])]
+              if job_id not in statuses or not parsing.sacct_record_complete(statuses[job_id])
+              or (not statuses[job_id].state.is_terminal and _known_final(job_id))]
     if behind:
         statuses.update(_poll_squeue(behind, opts))
     return statuses
@@ -220,6 +223,12 @@ def _poll_squeue(ids: list[str], opts: SlurmOptions) -> dict[str, JobStatus]:
             if fields and status.state.is_terminal:
                 _remember(job_id, status)
     return statuses
+
+
+def _known_final(job_id: str) -> bool:
+    """True if squeue and scontrol already reported this job's end (see ``_poll_squeue``)."""
+    with _finals_lock:
+        return job_id in _finals
 
 
 def _remember(job_id: str, status: JobStatus) -> None:
