@@ -137,3 +137,25 @@ def test_environment_values_expand_names_and_never_run_anything(
     env = {"A": "alpha beta", "Z_9": "*", "HOME": "/home/u"}
     assert shell_value(value, env, cwd) == expected_expansion(value, env)
     assert list(cwd.iterdir()) == [], "an environment value ran a command"
+
+
+def test_a_target_s_set_up_lines_go_after_the_module_loads(tmp_path: Path) -> None:
+    """The call-block slot of ``job_body`` (Fugaku's Spack lines use it)."""
+    from qcsc_prefect.templating import template_environment
+
+    profile = ExecutionProfile(command_key="solver", modules=["gcc/12"], pre_commands=["X=1"],
+                               environments={"A": "1"})
+    planned = plan_job(target="local", work_dir=tmp_path, script_filename="job.sh",
+                       exec_profile=profile, executable="/opt/bin/solver")
+    source = ('{% from "job_body.sh.j2" import job_body -%}\n'
+              "{% call job_body(job, launch) -%}\nsite-setup one\nsite-setup two\n"
+              "{% endcall %}")
+    text = template_environment("qcsc_prefect").from_string(source).render(
+        job=planned.spec, launch=launch_command(profile, "/opt/bin/solver"))
+    work = f"cd {tmp_path} || exit 1"
+    assert body_lines(text) == [work, "module load gcc/12", "site-setup one", "site-setup two",
+                                "X=1", 'export A="1"', work, "/opt/bin/solver"]
+    assert "module load gcc/12\nsite-setup one\nsite-setup two\n# pre_commands" in text
+    # Without a call block the slot leaves nothing, not even an empty line.
+    plain = render(tmp_path, modules=["gcc/12"], pre_commands=["X=1"])
+    assert "module load gcc/12\n# pre_commands (verbatim)\nX=1\n" in plain

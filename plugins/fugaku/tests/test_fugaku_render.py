@@ -63,9 +63,11 @@ def test_directives_of_an_mpi_job_are_exactly_these(tmp_path: Path) -> None:
     assert lines[0] == "#!/bin/bash"
     body = lines[lines.index(f"#PJM --name prefect_job.{TAG}") + 1:]
     assert body[0] == f"# qcsc-prefect fugaku job prefect_job.{TAG}, submission tag {TAG}"
-    assert body[1:3] == [". /vol0004/apps/oss/spack/share/spack/setup-env.sh",
-                         "spack load 'py-numpy %fj'"]
-    assert "module load lang/tcsds-1.2.38" in body
+    # The original's order: modules, the Spack set-up and loads, then the environment.
+    spack = body.index(". /vol0004/apps/oss/spack/share/spack/setup-env.sh")
+    assert body[spack + 1] == "spack load 'py-numpy %fj'"
+    assert body.index("module load lang/tcsds-1.2.38") < spack
+    assert spack < min(i for i, line in enumerate(body) if line.startswith("export "))
     assert "export OMP_NUM_THREADS=12" in body
     assert body[-1] == "mpiexec -n 8 /opt/dice/Dice --input 'in put.dat'"
     assert any(line.startswith("cd ") for line in body)
