@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from qcsc_prefect import ExecutionProfile, JobState, get_registry, run_job
+from qcsc_prefect.hookspecs import hookimpl
+from qcsc_prefect.jobs import JobSpec, JobStatus
 from qcsc_prefect.lifecycle import plan_job, render_job, write_script_file
 from qcsc_prefect.records import SubmissionRecord, load_record, record_path, save_record, utcnow
 from qcsc_prefect.testing import HookRecorder
@@ -98,3 +105,51 @@ async def test_reattach_can_be_turned_off(tmp_path: Path, hook_recorder: HookRec
     assert len(hook_recorder.submits) == 1
     # One script, one live job: the replaced job was cancelled, not orphaned.
     assert [c.job_ids for c in hook_recorder.cancels] == [(old_id,)]
+
+
+class Finisher:
+    """A finalize hook for ``local`` that reads what the job left in its output."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.calls: list[tuple[str, JobState]] = []
+        self.fail = fail
+
+    @hookimpl
+    def qcsc_prefect_finalize(self, job: JobSpec, status: JobStatus) -> JobStatus | None:
+        if job.target != "local":
+            return None
+        self.calls.append((job.tag, status.state))
+        if self.fail:
+            raise OSError("statistics file unreadable")
+        left = job.stdout_path.read_text().strip()
+        return dataclasses.replace(status, record={**status.record, "left_behind": left})
+
+
+@pytest.fixture
+def finisher() -> Iterator[Finisher]:
+    plugin = Finisher()
+    get_registry().register(plugin, name="test-finisher")
+    yield plugin
+    get_registry().unregister(plugin)
+
+
+async def test_finalize_completes_the_status_of_a_job_reattached_to(
+        tmp_path: Path, finisher: Finisher, hook_recorder: HookRecorder) -> None:
+    job_id, rec_file = submit_with_record(tmp_path, "sleep 1; echo once", record_job_id=True)
+    tag = load_record(rec_file).tag
+    hook_recorder.submits.clear()
+    result = await rerun(tmp_path, "sleep 1; echo once")
+    assert result.job_id == job_id and hook_recorder.submits == []  # reattached
+    assert finisher.calls == [(tag, JobState.COMPLETED)]  # once, with the earlier job's spec
+    assert result.job_status["left_behind"] == "once"
+
+
+async def test_a_failing_finalize_keeps_the_scheduler_s_status(
+        tmp_path: Path, finisher: Finisher, caplog: pytest.LogCaptureFixture) -> None:
+    finisher.fail = True
+    with caplog.at_level(logging.WARNING):
+        result = await rerun(tmp_path, "echo fine")
+    assert result.state is JobState.COMPLETED and result.exit_status == 0
+    assert len(finisher.calls) == 1 and "left_behind" not in result.job_status
+    assert "could not complete the final status" in caplog.text
+    assert "statistics file unreadable" in caplog.text

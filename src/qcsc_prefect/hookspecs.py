@@ -16,7 +16,7 @@ Rules for every hook below:
 
 * Hooks are plain (synchronous) functions; core calls them in a worker thread, so they may
   block on subprocesses. Use :func:`qcsc_prefect.shell.run_command` for scheduler commands.
-* The targeted hooks (render, submit, poll, cancel, find) stop at the first non-``None``
+* The targeted hooks (render, submit, poll, finalize, cancel, find) stop at the first non-``None``
   result: an implementation returns ``None`` for targets it does not own.
 * Call hooks with keyword arguments only (a pluggy rule).
 """
@@ -137,6 +137,27 @@ def qcsc_prefect_poll(
     :param job_ids: The ids to report on (no duplicates, at least one).
     :param options: The target options of the HPC profile the jobs were submitted with.
     :return: A mapping from job id to :class:`JobStatus`.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def qcsc_prefect_finalize(job: JobSpec, status: JobStatus) -> JobStatus | None:
+    """Complete a finished job's final status from what the job left behind (optional hook).
+
+    Core calls this once per job, when it has the job's final status and before it builds
+    the result, with the job's spec: in the process that submitted the job and equally in
+    one that reattached to it later (a restarted flow), so nothing kept in memory since
+    the submission is needed. Typical use: reading a statistics file the scheduler writes
+    beside the output (Fugaku's ``--spath``) into the status record.
+
+    Return ``None`` if ``job.target`` is not yours or there is nothing to add. Keep the
+    state and exit code as they are, read files only (no scheduler commands), and return
+    quickly. An exception is logged and the status kept as it was.
+
+    :param job: The finished job.
+    :param status: Its final status, as the poll (or its completion marker) reported it.
+    :return: The status with the added record fields.
     """
     raise NotImplementedError
 

@@ -403,6 +403,7 @@ async def _run_planned(planned: PlannedJob, rec_file: Path, waits: _WaitSettings
         outage_budget_seconds=waits.outage_budget, cancel_on_outage=waits.cancel_on_outage,
         marker=marker_path(sub.spec.work_dir, sub.spec.tag) if sub.spec.tag else None,
         markers=waits.markers or False)
+    final = await _finalize(registry, sub.spec, final, log)
     result = _result(planned.info, sub, final)
     try:  # published in the background, flushed before the flow run ends
         keys = publish_job_artifacts_later(result, sub.spec, sub.script_text,
@@ -422,6 +423,17 @@ async def _run_planned(planned: PlannedJob, rec_file: Path, waits: _WaitSettings
         log.error("%s job %s finished: %s (%s), exit status %s%s%s", target, sub.job_id,
                   final.state.value, final.native_state, result.exit_status, reason, stderr)
     return result
+
+
+async def _finalize(registry: Registry, spec: JobSpec, final: JobStatus,
+                    log: Logger) -> JobStatus:
+    """The plugin's finalize hook (files the job left behind); its errors cost nothing."""
+    try:
+        return await asyncio.to_thread(registry.finalize, spec, final)
+    except Exception as exc:
+        log.warning("%s: could not complete the final status of job %s (%s: %s); keeping "
+                    "the scheduler's", spec.target, spec.tag, type(exc).__name__, exc)
+        return final
 
 
 def _result(info: SchedulerInfo, sub: _Submission, final: JobStatus) -> JobResult:

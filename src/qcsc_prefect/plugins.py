@@ -154,6 +154,11 @@ class Registry:
         if done is None:
             raise UnknownTargetError(f"no plugin cancels jobs for target {target!r}")
 
+    def finalize(self, job: JobSpec, status: JobStatus) -> JobStatus:
+        """The finished job's status, completed by its plugin (unchanged if it adds nothing)."""
+        completed = self.pm.hook.qcsc_prefect_finalize(job=job, status=status)
+        return status if completed is None else completed
+
     def find_jobs(self, target: str, tag: str, options: Any) -> list[str] | None:
         """Find jobs by submission tag, or ``None`` when the target cannot search."""
         found = self.pm.hook.qcsc_prefect_find_jobs(target=target, tag=tag, options=options)

@@ -109,8 +109,9 @@ class SchedulerPlugin:
     """Base class that implements the targeted hooks for one scheduler.
 
     Subclasses set :attr:`info` and implement :meth:`render`, :meth:`submit`,
-    :meth:`poll` and :meth:`cancel` (and optionally :meth:`find_jobs`). The hook methods
-    route calls for :attr:`info.name` to them and return ``None`` for other targets.
+    :meth:`poll` and :meth:`cancel` (and optionally :meth:`find_jobs` and
+    :meth:`finalize`). The hook methods route calls for :attr:`info.name` to them and
+    return ``None`` for other targets.
     """
 
     info: ClassVar[SchedulerInfo]
@@ -137,6 +138,10 @@ class SchedulerPlugin:
         """Return ids of jobs stamped with ``tag``, or ``None`` if not searchable."""
         return None
 
+    def finalize(self, job: JobSpec, status: JobStatus) -> JobStatus | None:
+        """Add what a finished job left behind to its final status (``None``: nothing)."""
+        return None
+
     # -- hook implementations ---------------------------------------------------------
 
     def _mine(self, target: str) -> bool:
@@ -158,6 +163,10 @@ class SchedulerPlugin:
     def qcsc_prefect_poll(self, target: str, job_ids: Sequence[str],
                           options: Any) -> Mapping[str, JobStatus] | None:
         return self.poll(job_ids, options) if self._mine(target) else None
+
+    @hookimpl
+    def qcsc_prefect_finalize(self, job: JobSpec, status: JobStatus) -> JobStatus | None:
+        return self.finalize(job, status) if self._mine(job.target) else None
 
     @hookimpl
     def qcsc_prefect_cancel(self, target: str, job_ids: Sequence[str],

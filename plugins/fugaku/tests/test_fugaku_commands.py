@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from qcsc_prefect import get_registry
 from qcsc_prefect.errors import CancelError, SchedulerCommandError, SubmitError
 from qcsc_prefect.jobs import JobSpec, JobState, JobStatus, exit_status_of
 from qcsc_prefect.lifecycle import plan_job, render_job, write_script_file
@@ -75,7 +76,10 @@ def test_live_jobs_take_one_pjstat_call_and_ended_ones_one_more(
 def test_final_record_holds_the_pjstat_fields_and_the_statistics_file(
         pjm_cluster: FakeCluster, tmp_path: Path) -> None:
     job_id, spec = submit(tmp_path, "echo hello", name="stats")
-    status = final(job_id)
+    polled = final(job_id)
+    assert "stats_file" not in polled.record  # the poll has the pjstat row only
+    # The finalize hook finds the statistics file from the job's spec alone.
+    status = get_registry().finalize(spec, polled)
     assert status.state is JobState.COMPLETED and exit_status_of(status) == 0
     record = status.record
     assert record["JOB_ID"] == job_id and record["ST"] == "EXT"
@@ -91,9 +95,9 @@ def test_final_record_holds_the_pjstat_fields_and_the_statistics_file(
 
 def test_an_elapse_kill_is_a_timeout_with_pjm_code_11(pjm_cluster: FakeCluster,
                                                       tmp_path: Path) -> None:
-    job_id, _ = submit(tmp_path, "echo started; sleep 60", name="elapse",
-                       walltime="00:00:01")
-    status = final(job_id)
+    job_id, spec = submit(tmp_path, "echo started; sleep 60", name="elapse",
+                          walltime="00:00:01")
+    status = get_registry().finalize(spec, final(job_id))
     assert status.state is JobState.TIMEOUT
     assert status.record["PC"] == "11" and status.record["REASON"] == "ELAPSE LIMIT EXCEEDED"
     assert status.record["stats.pjm_code"] == "11"

@@ -7,16 +7,15 @@ all ids, plus one ``pjstat -H ...`` call for the ids the first view did not show
 while every job is still queued or running). Every command goes through
 :func:`qcsc_prefect.shell.run_command` (no shell, with a timeout).
 
-The job statistics file (``--spath``) of a job submitted by this process is parsed into
-its final status record (``stats.*`` keys) when it exists.
+:func:`with_stats` (the finalize hook) adds a finished job's statistics file (``--spath``)
+to its final status record (``stats.*`` keys), found from the job's spec alone: it works
+the same in a process that reattached to the job.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,23 +30,11 @@ from .options import FugakuOptions, as_fugaku_options
 
 logger = logging.getLogger("qcsc_prefect_fugaku")
 
-_CACHE_SIZE = 10_000
 #: pjdel messages that only say the job is already gone: "does not exist", "is not in the
 #: state that pjdel can be accepted" (ended: EXT, CCL, RJT).
 _ALREADY_GONE = frozenset({"0112", "0113"})
 #: PJM message codes of a daemon that is down or restarting (pjstat 0290, pjdel 0190).
 _TRANSIENT = frozenset({"0190", "0290"})
-
-_stats_files: OrderedDict[str, Path] = OrderedDict()
-_stats_lock = threading.Lock()
-
-
-def _remember_stats_file(job_id: str, path: Path) -> None:
-    with _stats_lock:
-        _stats_files[job_id] = path
-        while len(_stats_files) > _CACHE_SIZE:
-            _stats_files.popitem(last=False)
-
 
 def _failed(result: CommandResult) -> SchedulerCommandError:
     text = "\n".join(parsing.messages(result.stderr + "\n" + result.stdout)) or \
@@ -113,7 +100,6 @@ def submit(script_path: Path, *, cwd: Path | None, options: Any,
 def submit_job(job: JobSpec, script_path: Path) -> str:
     """The submit hook: pjsub in the job's work dir; returns the job id."""
     job_id, _ = submit(script_path, cwd=job.work_dir, options=job.options, tag=job.tag)
-    _remember_stats_file(job_id, stats_path(job))
     return job_id
 
 
@@ -160,25 +146,25 @@ def poll(job_ids: Sequence[str], options: Any) -> dict[str, JobStatus]:
     statuses = {}
     for job_id in ids:
         if job_id in rows:
-            status = parsing.status_of(rows[job_id])
-            statuses[job_id] = _with_stats(job_id, status) if status.state.is_terminal \
-                else status
+            statuses[job_id] = parsing.status_of(rows[job_id])
     return statuses
 
 
-def _with_stats(job_id: str, status: JobStatus) -> JobStatus:
-    """``status`` with the job's statistics file in its record, when known and written."""
-    with _stats_lock:
-        path = _stats_files.get(job_id)
-    if path is None:
-        return status
+def with_stats(job: JobSpec, status: JobStatus) -> JobStatus | None:
+    """``status`` with the job's statistics file in its record; ``None`` if it is missing.
+
+    The file's name carries the submission tag, so it belongs to this submission; a file
+    naming another job id than the status record's is ignored all the same.
+    """
+    path = stats_path(job)
     try:
         text = path.read_text(errors="replace")
     except OSError:
-        return status
+        return None
     stats = parsing.parse_stats(text)
-    if stats.get("stats.job_id", job_id) != job_id:  # a file left by another job
-        return status
+    job_id = status.record.get("JOB_ID")
+    if job_id and stats.get("stats.job_id", job_id) != job_id:
+        return None
     record = {**status.record, "stats_file": str(path), **stats}
     return dataclasses.replace(status, record=record)
 

@@ -54,5 +54,9 @@ class FugakuScheduler(SchedulerPlugin):
         """This user's jobs whose PJM job name carries ``tag``."""
         return commands.find_jobs(tag, options)
 
+    def finalize(self, job: JobSpec, status: JobStatus) -> JobStatus | None:
+        """The final status with the job's statistics file (``stats.*`` keys)."""
+        return commands.with_stats(job, status)
+
 
 plugin = FugakuScheduler()
