@@ -276,8 +276,16 @@ class SchedulerContract:
 
     def test_cancel_running_job(self, contract_target: ContractTarget) -> None:
         t = contract_target
-        job_id = self.submit(t, "echo started; sleep 300", "cancel-running")
+        job_id = self.submit(t, "echo started; touch cancel-running.started; sleep 300",
+                             "cancel-running")
         self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state is JobState.RUNNING)
+        # RUNNING can come before the script does (Slurm: a cancel while the batch step is
+        # still launching ends it by SIGKILL): cancel once the script is really running.
+        started = t.work_dir / "cancel-running.started"
+        deadline = time.monotonic() + t.finish_timeout
+        while not started.exists():
+            assert time.monotonic() < deadline, "the job's script never started"
+            time.sleep(0.05)
         self.cancel(t, [job_id])
         # The state may be final before the scheduler has recorded the signal (-1): wait.
         final = self.poll_until(t, [job_id], lambda s: job_id in s and s[job_id].state.is_terminal
