@@ -138,8 +138,10 @@ def test_an_err_job_is_final_lingers_and_is_deleted_by_pjdel(pjm_cluster: FakeCl
     assert status.lingers
     assert status.record["source"] == "pjstat"  # still in the live view
     commands.cancel([job_id], OPTS)
-    after = final(job_id)
-    assert after.state is JobState.CANCELLED and after.record["source"] == "pjstat -H"
+    # pjdel is accepted at once; the job moves to the ended view (CCL) a moment later.
+    after = poll_until([job_id], lambda s: job_id in s
+                       and s[job_id].record["source"] == "pjstat -H")[job_id]
+    assert after.state is JobState.CANCELLED and not after.lingers
 
 
 def test_a_held_job_is_held_until_released(pjm_cluster: FakeCluster, tmp_path: Path) -> None:
