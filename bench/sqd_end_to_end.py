@@ -163,7 +163,7 @@ def job_phases(work_dir: str, record: dict[str, float]) -> dict[str, float]:
     }
 
 
-def run_iteration(example: Any, solver_name: str, hamiltonian: tuple[Any, ...], n: int,
+def run_iteration(solver_name: str, hamiltonian: tuple[Any, ...], n: int,
                   samples_per_batch: int, current: list[Timings]) -> dict[str, Any]:
     """One SQD iteration with ``n`` subspaces, in its own flow run."""
     from prefect import flow
@@ -264,10 +264,10 @@ def main() -> int:
             dice_executable=str(stamping_wrapper(dice, Path(tmp))),
             hpc_profile_block_name=f"hpc-{args.hpc}-bench", solver_block_name="sqd-bench",
             **settings)
-        run_iteration(example, names["solver_block_name"], hamiltonian, 1,
+        run_iteration(names["solver_block_name"], hamiltonian, 1,
                       args.samples_per_batch, current)  # warm-up: imports, first flow run
         for n in args.subspaces:
-            rows = [run_iteration(example, names["solver_block_name"], hamiltonian, n,
+            rows = [run_iteration(names["solver_block_name"], hamiltonian, n,
                                   args.samples_per_batch, current)
                     for _ in range(args.repeat)]
             result = median_rows(rows)
