@@ -20,6 +20,7 @@ for the hooks and :mod:`qcsc_prefect.scheduler` for the plugin kit.
 from .blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
 from .errors import (
     CancelError,
+    CommandTimeoutError,
     ConfigurationError,
     ExecutableNotFoundError,
     JobLostError,
@@ -53,6 +54,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CancelError",
     "CommandBlock",
+    "CommandTimeoutError",
     "ConfigurationError",
     "ExecutableNotFoundError",
     "ExecutionProfile",

@@ -41,8 +41,23 @@ class SchedulerCommandError(QcscPrefectError, RuntimeError):
         self.stderr = stderr
 
 
+class CommandTimeoutError(SchedulerCommandError):
+    """A scheduler command did not answer within its ``command_timeout``.
+
+    Whatever it was asked may have happened all the same: a timed-out submission may
+    have queued the job, a timed-out cancel may have cancelled it.
+    """
+
+
 class SubmitError(QcscPrefectError, RuntimeError):
-    """The scheduler refused the job, or its answer held no job id."""
+    """The scheduler refused the job, or its answer held no job id.
+
+    Raised by a plugin only for a *definite* refusal (an unknown queue, a bad resource
+    request, an invalid account): the job was not queued, and the submission record is
+    closed. Any other failed submission (a lost answer, a timeout, an unexplained exit
+    code) is raised as :class:`SchedulerCommandError`: core then looks the job up by its
+    tag at once, and keeps the record open when it cannot tell.
+    """
 
 
 class CancelError(QcscPrefectError, RuntimeError):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigurationError, SchedulerCommandError
+from .errors import CommandTimeoutError, ConfigurationError, SchedulerCommandError
 
 logger = logging.getLogger("qcsc_prefect.shell")
 
@@ -104,8 +104,10 @@ def run_command(
         input: Text fed to stdin.
 
     Raises:
-        SchedulerCommandError: If the program is missing, times out or (with ``check``)
-            exits non-zero after the allowed retries.
+        CommandTimeoutError: With ``check``, if the last attempt timed out (without
+            ``check`` a timeout is returned with ``returncode == -1``).
+        SchedulerCommandError: If the program is missing or (with ``check``) exits
+            non-zero after the allowed retries.
     """
     argv = [str(a) for a in argv]
     full_env = {**os.environ, **env} if env else None
@@ -139,7 +141,8 @@ def run_command(
         break
     if not check:
         return result
-    raise SchedulerCommandError(
+    error = CommandTimeoutError if result.returncode == -1 else SchedulerCommandError
+    raise error(
         f"{' '.join(argv)} failed with exit code {result.returncode}: "
         f"{(result.stderr or result.stdout).strip()[:500]}",
         argv=argv, returncode=result.returncode, stderr=result.stderr)

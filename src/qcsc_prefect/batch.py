@@ -1,0 +1,353 @@
+"""The batch-scheduler base: what every command-line scheduler shares, written once.
+
+A batch scheduler (Slurm, PBS, PJM, LSF, ...) is driven through client commands: one
+submits a script, one reports many jobs, one cancels, one lists jobs to find a lost
+submission. :class:`BatchScheduler` owns everything around those commands, so a plugin
+supplies only what is truly its own::
+
+    class Torque(PbsScheduler):                  # or BatchScheduler[MyOptions] from scratch
+        info = SchedulerInfo(name="torque", script_suffix=".pbs", options_model=MyOptions)
+        package, template = "qcsc_prefect_torque", "batch.pbs.j2"
+        job_id_pattern = re.compile(r"^\\d+(\\.[\\w.-]+)?$")
+        refusals = ("Unknown queue", "Illegal attribute or resource value")
+
+        def directives(self, job, opts): ...      # template variables of its own
+        def submit_command(self, script_path, opts): ...
+        def parse_submit(self, stdout): ...
+        def status(self, job_ids, opts): ...     # one call for many ids
+        def cancel_command(self, job_ids, opts): ...
+        def find(self, tag, opts): ...           # ids stamped with a submission tag
+
+What the base does for every scheduler:
+
+* **Commands** run through :meth:`run`: no shell, the target's ``command_timeout``, and a
+  timeout raised as :class:`~qcsc_prefect.errors.CommandTimeoutError` (never a ``-1``
+  to test for). :meth:`failed` shapes a failed command into one error message.
+* **Job ids** are validated against :attr:`job_id_pattern` and de-duplicated before any
+  command sees them.
+* **Submission** tells a definite refusal (one of the plugin's :attr:`refusals`: unknown
+  queue, bad resource, invalid account) from everything else. A refusal is a
+  :class:`~qcsc_prefect.errors.SubmitError`; any other failure (a timeout, a lost answer
+  such as ``Socket timed out``, an exit code without a known reason, no job id) is a
+  :class:`~qcsc_prefect.errors.SchedulerCommandError`, on which core looks the job up by
+  its tag before it decides anything. A job id printed beside an error is taken: a
+  scheduler that printed an id has queued the job.
+* **Polling** answers ids whose end it already reported from a bounded cache, so a
+  finished job is read once, and asks :meth:`status` only for the rest.
+* **Cancelling** retries :attr:`transient` failures, and ignores the answers that only
+  say a job is already gone (:attr:`already_gone`); anything else is a
+  :class:`~qcsc_prefect.errors.CancelError`.
+* **Options** shared by batch schedulers (``hold``, ``extra_directives``,
+  ``command_timeout``) live in :class:`BatchOptions`; hooks hand the plugin its own
+  options model, validated, never a raw mapping.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+from pydantic import Field, field_validator
+
+from . import validation as check
+from .errors import CancelError, CommandTimeoutError, SchedulerCommandError, SubmitError
+from .jobs import JobSpec, JobStatus
+from .scheduler import SchedulerPlugin, TargetOptions
+from .shell import CommandResult, run_command
+from .templating import launch_command, render_template
+
+logger = logging.getLogger("qcsc_prefect.batch")
+
+
+class BatchOptions(TargetOptions):
+    """Target options every batch scheduler has; a plugin's options model extends it.
+
+    Attributes:
+        hold: Submit the job held: it waits in the queue until released with the
+            scheduler's release command (``scontrol release``, ``qrls``, ``pjrls``).
+        extra_directives: Raw scheduler directives for what the profile cannot express,
+            one option with its value per entry, without the directive prefix. Each is
+            checked by :meth:`check_directive`, which a plugin overrides with its
+            scheduler's syntax and the options qcsc-prefect writes itself.
+        command_timeout: Seconds before a scheduler command is abandoned. A submission
+            that timed out may still have queued the job: core looks it up by its tag.
+    """
+
+    hold: bool = Field(False, description="Submit held; the job waits until released.")
+    extra_directives: list[str] = Field(
+        default_factory=list, description="Raw scheduler directives, one option each.")
+    command_timeout: float = Field(
+        60.0, gt=0, description="Seconds before a scheduler command is abandoned.")
+
+    @classmethod
+    def check_directive(cls, raw: str) -> str:
+        """Check one ``extra_directives`` entry and return it normalised.
+
+        The base accepts any one-line entry; a plugin overrides this with its syntax.
+
+        Raises:
+            ValueError: Saying what is wrong and how to write it instead.
+        """
+        value = check.no_newlines([raw])[0].strip()
+        if not value:
+            raise ValueError("an empty directive; remove the entry")
+        return value
+
+    @field_validator("extra_directives")
+    @classmethod
+    def _check_directives(cls, values: list[str]) -> list[str]:
+        return [cls.check_directive(raw) for raw in values]
+
+
+OptionsT = TypeVar("OptionsT", bound=BatchOptions)
+
+
+class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
+    """Base of a scheduler driven by client commands (see the module docstring).
+
+    Class attributes a plugin sets:
+
+    Attributes:
+        package: Package that holds the plugin's template.
+        template: The batch script template's file name in ``package/templates``.
+        job_id_pattern: What a job id of this scheduler looks like.
+        refusals: Fragments of a submit command's output (case-insensitive) that mean
+            the scheduler certainly did not queue the job.
+        transient: Fragments of a command's output worth retrying an idempotent command
+            for (a daemon restarting, a connection refused).
+        already_gone: Fragments of a cancel command's output that only say the job has
+            already ended or is unknown.
+        submit_via_stdin: Feed the script to the submit command's standard input
+            (``bsub < script``) instead of naming it.
+        cache_size: How many finished jobs' final statuses are kept.
+    """
+
+    package: ClassVar[str]
+    template: ClassVar[str]
+    job_id_pattern: ClassVar[re.Pattern[str]]
+    refusals: ClassVar[tuple[str, ...]] = ()
+    transient: ClassVar[tuple[str, ...]] = ()
+    already_gone: ClassVar[tuple[str, ...]] = ()
+    submit_via_stdin: ClassVar[bool] = False
+    cache_size: ClassVar[int] = 10_000
+
+    def __init__(self) -> None:
+        self._finals: OrderedDict[str, JobStatus] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- what a scheduler supplies ----------------------------------------------------------
+
+    def directives(self, job: JobSpec, opts: OptionsT) -> dict[str, Any]:
+        """Template variables of this scheduler's own (resources, queue, paths, tag)."""
+        raise NotImplementedError
+
+    def submit_command(self, script_path: Path, opts: OptionsT) -> list[str]:
+        """The argv that submits ``script_path`` (run in the job's work dir)."""
+        raise NotImplementedError
+
+    def parse_submit(self, stdout: str) -> str | None:
+        """The job id in the submit command's output, or ``None``."""
+        raise NotImplementedError
+
+    def status(self, job_ids: Sequence[str], opts: OptionsT) -> dict[str, JobStatus]:
+        """Report valid, not yet finished ids with as few commands as possible (ideally one).
+
+        Leave out ids the scheduler does not know. Raise :meth:`failed` for a command
+        that failed.
+        """
+        raise NotImplementedError
+
+    def cancel_command(self, job_ids: Sequence[str], opts: OptionsT) -> list[str]:
+        """The argv that cancels ``job_ids``."""
+        raise NotImplementedError
+
+    def find(self, tag: str, opts: OptionsT) -> list[str] | None:
+        """Ids of this user's jobs stamped with submission ``tag`` (``None``: cannot search)."""
+        return None
+
+    # -- choices a scheduler may refine -----------------------------------------------------
+
+    def settled(self, status: JobStatus) -> bool:
+        """Whether a status is the job's last word, to be cached (default: terminal)."""
+        return status.state.is_terminal
+
+    def succeeded(self, result: CommandResult) -> bool:
+        """Whether a command succeeded (default: exit code 0)."""
+        return result.returncode == 0
+
+    def is_refusal(self, result: CommandResult) -> bool:
+        """Whether a failed submission is a definite refusal (see :attr:`refusals`)."""
+        text = (result.stderr + "\n" + result.stdout).lower()
+        return any(fragment.lower() in text for fragment in self.refusals)
+
+    def is_transient(self, result: CommandResult) -> bool:
+        """Whether a failed idempotent command is worth another try."""
+        text = result.stderr + "\n" + result.stdout
+        return any(fragment in text for fragment in self.transient)
+
+    def cancel_problems(self, result: CommandResult) -> list[str]:
+        """The lines of a failed cancel that are real errors (not "already gone")."""
+        lines = [line.strip() for line in (result.stderr + "\n" + result.stdout).splitlines()
+                 if line.strip()]
+        problems = [line for line in lines
+                    if not any(gone in line for gone in self.already_gone)]
+        return problems or ([] if lines else [f"exit code {result.returncode}, no message"])
+
+    # -- the shared mechanics -----------------------------------------------------------------
+
+    def options(self, raw: Any) -> OptionsT:
+        """``raw`` as this scheduler's options model (validated once, then passed as is)."""
+        return cast(OptionsT, self.info.validate_options(raw))
+
+    def is_job_id(self, value: str) -> bool:
+        """True if ``value`` looks like one of this scheduler's job ids."""
+        return bool(self.job_id_pattern.match(value))
+
+    def valid_ids(self, job_ids: Iterable[str]) -> list[str]:
+        """``job_ids`` without duplicates and without values that are not job ids."""
+        return [job_id for job_id in dict.fromkeys(job_ids) if self.is_job_id(job_id)]
+
+    def run(self, argv: Sequence[str], opts: OptionsT, *, cwd: Path | None = None,
+            input: str | None = None, retry: bool = False) -> CommandResult:
+        """Run one scheduler command with the target's ``command_timeout``.
+
+        Args:
+            argv: The command; never passed through a shell.
+            opts: The target options (for ``command_timeout``).
+            cwd: Working directory.
+            input: Text fed to standard input.
+            retry: Retry :meth:`is_transient` failures (idempotent commands only).
+
+        Returns:
+            The result, whatever its exit code.
+
+        Raises:
+            CommandTimeoutError: If the command did not answer in time.
+        """
+        result = run_command(argv, timeout=opts.command_timeout, check=False, cwd=cwd,
+                             input=input, retries=2 if retry else 0,
+                             retry_if=self.is_transient)
+        if result.returncode == -1:
+            raise CommandTimeoutError(
+                f"{' '.join(result.argv[:2])} did not answer within command_timeout="
+                f"{opts.command_timeout:g} s", argv=result.argv, returncode=-1,
+                stderr=result.stderr)
+        return result
+
+    def failed(self, result: CommandResult, what: str = "") -> SchedulerCommandError:
+        """The error for a failed command, with its exit code and (shortened) output."""
+        message = (result.stderr or result.stdout).strip()[:500] or "no output"
+        return SchedulerCommandError(
+            f"{what or ' '.join(result.argv[:2])} failed with exit code "
+            f"{result.returncode}: {message}",
+            argv=result.argv, returncode=result.returncode, stderr=result.stderr)
+
+    def checked(self, result: CommandResult) -> CommandResult:
+        """``result`` if it :meth:`succeeded`; else raise :meth:`failed`."""
+        if not self.succeeded(result):
+            raise self.failed(result)
+        return result
+
+    def forget(self) -> None:
+        """Drop the cached final statuses (a test, or a server that was reset)."""
+        with self._lock:
+            self._finals.clear()
+
+    # -- the hooks, built from the parts above ----------------------------------------------
+
+    def template_vars(self, job: JobSpec) -> dict[str, Any]:
+        """Every variable the template renders ``job`` with."""
+        opts = self.options(job.options)
+        return {"job": job, "launch": launch_command(job.profile, job.executable),
+                "job_name": job.job_name, "hold": opts.hold,
+                "extra_directives": list(opts.extra_directives), **self.directives(job, opts)}
+
+    def render(self, job: JobSpec) -> str:
+        """Render the plugin's template for ``job`` (pure)."""
+        return render_template(self.package, self.template, **self.template_vars(job))
+
+    def submit(self, job: JobSpec, script_path: Path) -> str:
+        """Submit in the job's work dir; returns the job id (see :meth:`submit_script`)."""
+        return self.submit_script(script_path, cwd=job.work_dir, options=job.options)[0]
+
+    def submit_script(self, script_path: Path, *, cwd: Path | None,
+                      options: Any) -> tuple[str, str]:
+        """Submit ``script_path``; returns the job id and the command's stripped stdout.
+
+        Raises:
+            SubmitError: The scheduler refused the job (one of :attr:`refusals`).
+            SchedulerCommandError: Any other failure: the job may be queued.
+        """
+        opts = self.options(options)
+        argv = self.submit_command(script_path, opts)
+        stdin = script_path.read_text() if self.submit_via_stdin else None
+        result = self.run(argv, opts, cwd=cwd, input=stdin)
+        job_id = self.parse_submit(result.stdout)
+        if job_id is not None and not self.is_job_id(job_id):
+            job_id = None
+        said = (result.stderr or result.stdout).strip()[:500]
+        if job_id and self.succeeded(result):
+            return job_id, result.stdout.strip()
+        if job_id and not self.is_refusal(result):
+            logger.warning("%s reported a failure (%s) but printed job id %s; following it",
+                           argv[0], said or f"exit code {result.returncode}", job_id)
+            return job_id, result.stdout.strip()
+        if self.is_refusal(result):
+            raise SubmitError(f"{argv[0]} refused {script_path} (exit code "
+                              f"{result.returncode}): {said}")
+        raise SchedulerCommandError(
+            f"{argv[0]} {script_path} ended with exit code {result.returncode} and no job "
+            f"id ({said or 'no output'}); the job may be queued all the same",
+            argv=result.argv, returncode=result.returncode, stderr=result.stderr)
+
+    def poll(self, job_ids: Sequence[str], options: Any) -> Mapping[str, JobStatus]:
+        """Finished jobs from the cache, the rest from one :meth:`status` call."""
+        opts = self.options(options)
+        ids = self.valid_ids(job_ids)
+        with self._lock:
+            statuses = {job_id: self._finals[job_id] for job_id in ids if job_id in self._finals}
+        rest = [job_id for job_id in ids if job_id not in statuses]
+        if rest:
+            fresh = self.status(rest, opts)
+            with self._lock:
+                for job_id in rest:
+                    status = fresh.get(job_id)
+                    if status is None:
+                        continue
+                    statuses[job_id] = status
+                    if self.settled(status):
+                        self._finals[job_id] = status
+                        while len(self._finals) > self.cache_size:
+                            self._finals.popitem(last=False)
+        return statuses
+
+    def cancel(self, job_ids: Sequence[str], options: Any) -> None:
+        """Cancel the jobs; ids that already ended or are unknown are not an error.
+
+        Raises:
+            CancelError: If the scheduler refused, or did not answer in time.
+        """
+        opts = self.options(options)
+        ids = self.valid_ids(job_ids)
+        if not ids:
+            return
+        try:
+            result = self.run(self.cancel_command(ids, opts), opts, retry=True)
+        except CommandTimeoutError as exc:
+            raise CancelError(f"{exc}; the job may or may not be cancelled: check it with "
+                              "the scheduler's status command") from None
+        if self.succeeded(result):
+            return
+        problems = self.cancel_problems(result)
+        if problems:
+            raise CancelError(f"{result.argv[0]} {' '.join(ids)} failed with exit code "
+                              f"{result.returncode}: {'; '.join(problems)[:500]}")
+
+    def find_jobs(self, tag: str, options: Any) -> list[str] | None:
+        """Ids of this user's jobs stamped with ``tag`` (``None``: cannot search)."""
+        return self.find(tag, self.options(options))
