@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from qcsc_prefect.testing.availability import unavailable
-from qcsc_prefect_slurm.commands import reset_accounting_detection
+from qcsc_prefect_slurm.plugin import plugin
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "local-slurm.sh"
 HOW_TO_ENABLE = (
@@ -51,7 +51,7 @@ def switch_mode(mode: str) -> None:
         unavailable(f"the local Slurm cluster in accounting mode {mode!r}",
                     why=proc.stderr.strip(), fix=HOW_TO_ENABLE)
     assert proc.returncode == 0, f"local-slurm.sh up --accounting {mode} failed:\n{proc.stderr}"
-    reset_accounting_detection()
+    plugin.forget()
 
 
 @pytest.fixture(scope="session")
@@ -73,9 +73,9 @@ def dbd_cluster(slurm_cluster: str) -> None:
 def no_accounting_cluster(slurm_cluster: str) -> Iterator[None]:
     """The cluster without accounting storage for one module; dbd mode is restored after."""
     switch_mode("none")
-    reset_accounting_detection()
+    plugin.forget()
     try:
         yield
     finally:
         switch_mode("dbd")
-        reset_accounting_detection()
+        plugin.forget()

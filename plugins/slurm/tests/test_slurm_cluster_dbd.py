@@ -26,6 +26,7 @@ from qcsc_prefect import (
     ExecutionProfileBlock,
     HPCProfileBlock,
     JobState,
+    SubmitError,
     get_registry,
 )
 from qcsc_prefect.jobs import exit_status_of
@@ -34,7 +35,7 @@ from qcsc_prefect_slurm import (
     SlurmJobRequest,
     SlurmRunResult,
     SlurmRuntime,
-    commands,
+    plugin,
     render_script,
     run_slurm_job,
     run_slurm_job_from_blocks,
@@ -58,9 +59,9 @@ def walltime_job(dbd_cluster: None, tmp_path_factory: pytest.TempPathFactory
     text = render_script(work_dir=work, exec_profile=bash("echo sleeping; sleep 300",
                          walltime="00:01:00"), req=REQ, script_filename="walltime.slurm")
     path = write_script_file(work_dir=work, filename="walltime.slurm", text=text)
-    job_id, _ = commands.submit(path, cwd=work, options=None)
+    job_id, _ = plugin.submit_script(path, cwd=work, options=None)
     yield job_id, time.monotonic(), work
-    commands.cancel([job_id], None)
+    plugin.cancel([job_id], None)
 
 
 class TestSlurmContract(SchedulerContract):
@@ -122,13 +123,14 @@ async def test_slurm_runtime_submit_wait_cancel(tmp_path: Path) -> None:
 
 
 async def test_slurm_runtime_refusal_is_a_submit_error(tmp_path: Path) -> None:
-    from qcsc_prefect import SubmitError
-
     path = write_script_file(work_dir=tmp_path, filename="bad.slurm", text=render_script(
         work_dir=tmp_path, exec_profile=bash("true"), req=SlurmJobRequest(
             partition="no-such-partition", executable="bash"), script_filename="bad.slurm"))
     with pytest.raises(SubmitError, match="Invalid partition name specified"):
         await SlurmRuntime().submit(path, cwd=tmp_path)
+    # The plugin itself tells the refusal (nothing queued) from a lost answer.
+    with pytest.raises(SubmitError, match="Invalid partition name specified"):
+        plugin.submit_script(path, cwd=tmp_path, options=None)
 
 
 def test_lost_submission_is_found_by_its_tag(tmp_path: Path) -> None:
@@ -136,7 +138,7 @@ def test_lost_submission_is_found_by_its_tag(tmp_path: Path) -> None:
     text = render_script(work_dir=tmp_path, exec_profile=bash("true"), req=REQ,
                          script_filename="tagged.slurm", tag=tag)
     path = write_script_file(work_dir=tmp_path, filename="tagged.slurm", text=text)
-    job_id, _ = commands.submit(path, cwd=tmp_path, options=None)
+    job_id, _ = plugin.submit_script(path, cwd=tmp_path, options=None)
     options = get_registry().scheduler("slurm").validate_options({})
     assert get_registry().find_jobs("slurm", tag, options) == [job_id]
     assert get_registry().find_jobs("slurm", uuid.uuid4().hex[:12], options) == []
@@ -184,7 +186,7 @@ async def test_walltime_timeout_is_a_typed_outcome(
     # sacct's allocation line says 0:0 and the .batch step line 0:15 (SIGTERM), which
     # accounting may record a moment after the state: wait for it, then it must be 143.
     deadline = time.monotonic() + 60
-    while exit_status_of(status := commands.poll([job_id], None)[job_id]) == -1:
+    while exit_status_of(status := plugin.poll([job_id], None)[job_id]) == -1:
         assert time.monotonic() < deadline, status
         await asyncio.sleep(1)
     assert status.state is JobState.TIMEOUT

@@ -14,7 +14,7 @@ import pytest
 
 from qcsc_prefect import ExecutionProfile, JobState, SchedulerCommandError
 from qcsc_prefect.testing import ContractTarget, SchedulerContract
-from qcsc_prefect_slurm import SlurmJobRequest, SlurmOptions, commands, render_script, run_slurm_job
+from qcsc_prefect_slurm import SlurmJobRequest, SlurmOptions, plugin, render_script, run_slurm_job
 from qcsc_prefect_slurm.builder import write_script_file
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("no_accounting_cluster")]
@@ -38,31 +38,31 @@ def submit(tmp_path: Path, snippet: str, name: str) -> str:
                          exec_profile=ExecutionProfile(command_key="bash",
                                                        arguments=["-c", snippet]))
     path = write_script_file(work_dir=tmp_path, filename=f"{name}.slurm", text=text)
-    return commands.submit(path, cwd=tmp_path, options=None)[0]
+    return plugin.submit_script(path, cwd=tmp_path, options=None)[0]
 
 
 def test_auto_detects_missing_accounting_on_first_poll(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    commands.reset_accounting_detection()
+    plugin.forget()
     job_id = submit(tmp_path, "exit 4", "auto")
     auto = SlurmOptions()  # accounting="auto"
-    assert commands.accounting_source(auto) == "sacct"
+    assert plugin.accounting_source(auto) == "sacct"
     with caplog.at_level(logging.WARNING, logger="qcsc_prefect_slurm"):
-        first = commands.poll([job_id], auto)  # sacct fails: detected, answered by squeue
+        first = plugin.poll([job_id], auto)  # sacct fails: detected, answered by squeue
         assert job_id in first and first[job_id].record["source"] != "sacct"
-        assert commands.accounting_source(auto) == "squeue"
-        commands.poll([job_id], auto)
+        assert plugin.accounting_source(auto) == "squeue"
+        plugin.poll([job_id], auto)
     detected = [r for r in caplog.records if "accounting storage is disabled" in r.message]
     assert len(detected) == 1
 
 
 def test_explicit_sacct_says_what_to_change(tmp_path: Path) -> None:
     with pytest.raises(SchedulerCommandError, match="set accounting to 'auto' or 'squeue'"):
-        commands.poll(["1", "2"], {"accounting": "sacct"})
+        plugin.poll(["1", "2"], {"accounting": "sacct"})
 
 
 async def test_run_slurm_job_with_auto_accounting(tmp_path: Path) -> None:
-    commands.reset_accounting_detection()
+    plugin.forget()
     result = await run_slurm_job(
         work_dir=tmp_path, script_filename="auto.slurm", req=REQ,
         exec_profile=ExecutionProfile(command_key="bash", arguments=["-c", "echo x; exit 3"]),

@@ -6,6 +6,7 @@ import pytest
 
 from qcsc_prefect.jobs import JobState, exit_status_of
 from qcsc_prefect_slurm import parsing
+from qcsc_prefect_slurm.plugin import plugin
 
 FIELDS = ("JobID", "State", "ExitCode", "Elapsed", "AllocCPUS", "NodeList")
 
@@ -140,7 +141,7 @@ SCONTROL_CANCELLED = (
 
 
 def test_scontrol_line_keeps_values_with_blanks() -> None:
-    fields = parsing.parse_scontrol_line(SCONTROL_CANCELLED)
+    fields = parsing.parse_scontrol(SCONTROL_CANCELLED)["111"]
     assert fields["JobId"] == "111"
     assert fields["WorkDir"] == "/tmp/my dir"
     assert fields["Command"] == "/tmp/my dir/x.slurm"
@@ -186,8 +187,7 @@ def test_sbatch_parsable(stdout: str, job_id: str) -> None:
 
 @pytest.mark.parametrize("stdout", ["", "\n", "Submitted batch job 5\n", "abc;def\n"])
 def test_sbatch_without_id(stdout: str) -> None:
-    with pytest.raises(ValueError, match="no job id"):
-        parsing.parse_sbatch(stdout)
+    assert parsing.parse_sbatch(stdout) is None
 
 
 def test_accounting_disabled_message() -> None:
@@ -198,8 +198,8 @@ def test_accounting_disabled_message() -> None:
 
 
 def test_job_ids() -> None:
-    assert all(map(parsing.is_job_id, ["1", "123456", "19_1", "20+1"]))
-    assert not any(map(parsing.is_job_id, ["", "-1", "--all", "1 2", "19_[1-3]", "a"]))
+    assert all(map(plugin.is_job_id, ["1", "123456", "19_1", "20+1"]))
+    assert not any(map(plugin.is_job_id, ["", "-1", "--all", "1 2", "19_[1-3]", "a", "1\n"]))
 
 
 def test_comments() -> None:

@@ -19,7 +19,7 @@ from qcsc_prefect_slurm import (
     to_slurm_template_kwargs,
     write_script_file,
 )
-from qcsc_prefect_slurm.builder import sbatch_path
+from qcsc_prefect_slurm.plugin import sbatch_path
 
 REQ = SlurmJobRequest(partition="debug", executable="/opt/bin/solver")
 

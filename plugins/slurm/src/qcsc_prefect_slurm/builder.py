@@ -1,8 +1,8 @@
-"""Building Slurm batch scripts: the request type, the template variables and rendering.
+"""Building Slurm batch scripts with the original API: the request type and rendering.
 
-The ``render`` hook and :func:`render_script` go through the same function
-(:func:`template_kwargs`) and the same template (``templates/batch.slurm.j2``), so a
-previewed script is the script that would be submitted.
+The functions plan the job as core does and render it with the plugin
+(:class:`~qcsc_prefect_slurm.plugin.SlurmScheduler`), so a previewed script is the script
+that would be submitted.
 """
 
 from __future__ import annotations
@@ -14,17 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from qcsc_prefect.errors import ConfigurationError
-from qcsc_prefect.jobs import JobSpec
 from qcsc_prefect.lifecycle import plan_job
 from qcsc_prefect.lifecycle import write_script_file as _write_script_file
 from qcsc_prefect.profile import ExecutionProfile
-from qcsc_prefect.templating import launch_command, render_template
+from qcsc_prefect.templating import render_template
 
-from .options import as_slurm_options
-
-PACKAGE = "qcsc_prefect_slurm"
-TEMPLATE = "batch.slurm.j2"
 TARGET = "slurm"
 
 
@@ -52,59 +46,6 @@ def request_options(req: SlurmJobRequest,
     if req.qpu is not None:
         merged["qpu"] = req.qpu
     return merged
-
-
-def sbatch_path(path: Path, *, field: str) -> str:
-    """``path`` written as an ``#SBATCH --output``/``--error`` value.
-
-    sbatch reads directive values like a shell word and then expands ``%j``-style
-    patterns in file names: the value is double-quoted (blanks, ``#`` and quotes
-    survive, ``"`` is escaped) and every ``%`` is doubled. A backslash cannot be written
-    (sbatch drops it and turns pattern expansion off), so it is refused.
-
-    Raises:
-        ConfigurationError: Naming ``field`` when the path holds a backslash or line break.
-    """
-    text = str(path)
-    for bad, what in (("\\", "a backslash"), ("\n", "a line break"), ("\r", "a line break")):
-        if bad in text:
-            raise ConfigurationError(
-                f"{field}: {text!r} contains {what}, which sbatch cannot hold in "
-                f"#SBATCH --output/--error; choose a {field} without it")
-    return '"' + text.replace("%", "%%").replace('"', '\\"') + '"'
-
-
-def template_kwargs(job: JobSpec) -> dict[str, Any]:
-    """The variables ``batch.slurm.j2`` renders ``job`` with.
-
-    Raises:
-        ConfigurationError: If the job's paths cannot be written as sbatch directives.
-    """
-    opts = as_slurm_options(job.options)
-    field = "work_dir" if "\\" in str(job.work_dir) else "script_filename"
-    profile = job.profile
-    return {
-        "job": job,
-        "launch": launch_command(profile, job.executable),
-        "job_name": job.job_name,
-        "partition": job.queue,
-        "account": job.project,
-        "nodes": profile.num_nodes,
-        "ntasks_per_node": profile.mpiprocs,
-        "cpus_per_task": profile.ompthreads,
-        "time": profile.walltime,
-        "output": sbatch_path(job.stdout_path, field=field),
-        "error": sbatch_path(job.stderr_path, field=field),
-        "comment": f"qcsc-prefect:{job.tag}",
-        "qpu": opts.qpu,
-        "hold": opts.hold,
-        "extra_directives": list(opts.extra_directives),
-    }
-
-
-def render(job: JobSpec) -> str:
-    """Render ``job``'s batch script (the ``render`` hook; pure)."""
-    return render_template(PACKAGE, TEMPLATE, **template_kwargs(job))
 
 
 def to_slurm_template_kwargs(
@@ -142,7 +83,9 @@ def to_slurm_template_kwargs(
         script_filename=script_filename, exec_profile=exec_profile,
         executable=req.executable, queue=req.partition, project=req.account or "",
         options=request_options(req, options), job_name=job_name, tag=tag or "")
-    return template_kwargs(planned.spec)
+    from .plugin import plugin  # here: plugin.py imports run.py, which imports this module
+
+    return plugin.template_vars(planned.spec)
 
 
 def render_script(
@@ -178,7 +121,9 @@ def render_script(
     kwargs = to_slurm_template_kwargs(
         exec_profile=exec_profile, req=req, work_dir=work_dir,
         script_filename=script_filename, options=options, job_name=job_name, tag=tag)
-    return render_template(PACKAGE, TEMPLATE, **kwargs)
+    from .plugin import plugin  # here: plugin.py imports run.py, which imports this module
+
+    return render_template(plugin.package, plugin.template, **kwargs)
 
 
 def write_script_file(*, work_dir: Path, filename: str, text: str) -> Path:

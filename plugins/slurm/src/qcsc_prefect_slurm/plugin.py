@@ -1,56 +1,176 @@
-"""The ``slurm`` scheduler target: the object the ``qcsc_prefect`` entry point names.
+"""The ``slurm`` target: a declaration over :class:`~qcsc_prefect.batch.BatchScheduler`.
 
-Each method delegates to one module: rendering to :mod:`.builder`, commands to
-:mod:`.commands` (which parses with :mod:`.parsing`). Core does the rest of the lifecycle
-(script file, submission record, shared poller, log streaming, timeouts, artifacts).
+Job states come from ``SlurmOptions.accounting``. ``sacct``: one call for all ids; ids
+slurmdbd does not have yet, or has as ended without an end time (it lags the controller),
+are asked from ``squeue``, and a failed or slow ``sacct`` has the round answered from
+``squeue``. ``squeue``: one ``squeue --states=all`` call, and one ``scontrol show job -o``
+for the exit codes of jobs that just ended. ``auto``: ``sacct`` until Slurm says
+"accounting storage is disabled", then ``squeue`` (logged once, never an error).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qcsc_prefect.jobs import JobSpec, JobStatus
-from qcsc_prefect.scheduler import SchedulerInfo, SchedulerPlugin
+from qcsc_prefect.batch import BatchScheduler
+from qcsc_prefect.errors import ConfigurationError, SchedulerCommandError
+from qcsc_prefect.jobs import JobSpec, JobStatus, exit_status_of
+from qcsc_prefect.scheduler import SchedulerInfo
 
-from . import builder, commands
+from . import parsing
 from .options import SlurmOptions
 from .run import SlurmRunResult
 
+logger = logging.getLogger("qcsc_prefect_slurm")
 
-class SlurmScheduler(SchedulerPlugin):
+
+def sbatch_path(path: Path, *, field: str) -> str:
+    """``path`` as an ``#SBATCH --output``/``--error`` value: double-quoted, ``%`` doubled
+    (sbatch reads a shell word, then expands ``%j``-style patterns).
+
+    Raises:
+        ConfigurationError: Naming ``field`` for a backslash (sbatch drops it) or line break.
+    """
+    if any(bad in str(path) for bad in "\\\n\r"):
+        raise ConfigurationError(f"{field}: {str(path)!r} contains a backslash or a line break, "
+                                 "which #SBATCH --output/--error cannot hold; choose a "
+                                 f"{field} without it")
+    return '"' + str(path).replace("%", "%%").replace('"', '\\"') + '"'
+
+
+class SlurmScheduler(BatchScheduler[SlurmOptions]):
     """Slurm through its client commands: sbatch, sacct or squeue/scontrol, scancel."""
 
     info = SchedulerInfo(
-        name="slurm",
-        script_suffix=".slurm",
-        options_model=SlurmOptions,
+        name="slurm", script_suffix=".slurm", options_model=SlurmOptions,
         description="Slurm: sbatch, sacct (or squeue + scontrol without accounting), scancel",
         launchers=frozenset({"single", "srun", "mpirun", "mpiexec", "mpiexec.hydra"}),
-        unknown_grace_seconds=60.0,
-        result_type=SlurmRunResult,
-    )
+        unknown_grace_seconds=60.0, result_type=SlurmRunResult)
+    package, template = "qcsc_prefect_slurm", "batch.slurm.j2"
+    job_id_pattern = parsing.JOB_ID
+    refusals = (  # sbatch errors after which nothing is queued (src/common/slurm_errno.c)
+        "Invalid partition name specified", "invalid partition",
+        "Invalid account or account/partition combination",
+        "Requested node configuration is not available", "Invalid qos specification",
+        "Job violates accounting/QOS policy", "Requested time limit is invalid",
+        "Invalid generic resource", "Node count specification invalid",
+        "unrecognized option", "Unable to open file")
+    transient = ("Socket timed out", "Unable to contact slurm controller",
+                 "Transport endpoint is not connected", "Connection refused")
+    already_gone = (parsing.INVALID_JOB_ID, "already completing or completed")
 
-    def render(self, job: JobSpec) -> str:
-        """Render ``batch.slurm.j2`` for ``job``."""
-        return builder.render(job)
+    def __init__(self) -> None:
+        super().__init__()
+        self.accounting_disabled = False
+        """Whether ``sacct`` said this cluster has no accounting storage (``auto`` mode)."""
 
-    def submit(self, job: JobSpec, script_path: Path) -> str:
-        """``sbatch --parsable`` in the job's work dir; returns the job id."""
-        return commands.submit_job(job, script_path)
+    def directives(self, job: JobSpec, opts: SlurmOptions) -> dict[str, Any]:
+        """Partition, account, resources, output paths, the tag comment and the QPU."""
+        field = "work_dir" if "\\" in str(job.work_dir) else "script_filename"
+        prof = job.profile
+        return {"partition": job.queue, "account": job.project, "nodes": prof.num_nodes,
+                "ntasks_per_node": prof.mpiprocs, "cpus_per_task": prof.ompthreads,
+                "time": prof.walltime, "output": sbatch_path(job.stdout_path, field=field),
+                "error": sbatch_path(job.stderr_path, field=field),
+                "comment": parsing.tag_comment(job.tag), "qpu": opts.qpu}
 
-    def poll(self, job_ids: Sequence[str], options: Any) -> Mapping[str, JobStatus]:
-        """One ``sacct`` (or ``squeue``) call for all ``job_ids``."""
-        return commands.poll(job_ids, options)
+    def submit_command(self, script_path: Path, opts: SlurmOptions) -> list[str]:
+        """``sbatch --parsable <script>``."""
+        return ["sbatch", "--parsable", str(script_path)]
 
-    def cancel(self, job_ids: Sequence[str], options: Any) -> None:
-        """``scancel`` the jobs."""
-        commands.cancel(job_ids, options)
+    def parse_submit(self, stdout: str) -> str | None:
+        """The job id ``sbatch --parsable`` printed (``123`` or ``123;cluster``)."""
+        return parsing.parse_sbatch(stdout)
 
-    def find_jobs(self, tag: str, options: Any) -> list[str] | None:
-        """This user's jobs whose comment carries ``tag``."""
-        return commands.find_jobs(tag, options)
+    def cancel_command(self, job_ids: Sequence[str], opts: SlurmOptions) -> list[str]:
+        """``scancel <ids>``."""
+        return ["scancel", *job_ids]
+
+    def find(self, tag: str, opts: SlurmOptions) -> list[str]:
+        """This user's jobs whose ``--comment`` carries ``tag``, among those the controller
+        knows: queued, running, or ended up to ``MinJobAge`` seconds (300) ago."""
+        out = self.checked(self.run(["squeue", "--noheader", "--states=all",
+                                     f"--user={os.getuid()}",
+                                     f"--format={parsing.SQUEUE_COMMENT_FORMAT}"], opts))
+        comments = parsing.parse_squeue_comments(out.stdout)
+        return [job_id for job_id, text in comments.items() if text == parsing.tag_comment(tag)]
+
+    def settled(self, status: JobStatus) -> bool:
+        """An end with its whole record: not a sacct row slurmdbd is still writing (no end
+        time, or no exit code or signal yet), nor a squeue row without scontrol's code."""
+        return super().settled(status) and parsing.sacct_record_complete(status) and (
+            exit_status_of(status) != -1 or status.record.get("source") == "scontrol")
+
+    def forget(self) -> None:
+        """Drop the cached final statuses and the ``auto`` accounting detection."""
+        super().forget()
+        self.accounting_disabled = False
+
+    def accounting_source(self, opts: SlurmOptions) -> str:
+        """``"sacct"`` or ``"squeue"``: where the next poll with ``opts`` gets job states."""
+        if opts.accounting == "auto":
+            return "squeue" if self.accounting_disabled else "sacct"
+        return opts.accounting
+
+    def status(self, job_ids: Sequence[str], opts: SlurmOptions) -> dict[str, JobStatus]:
+        """One ``sacct`` (or ``squeue``) call for all ids; see the module docstring."""
+        ids = list(job_ids)
+        known = self._sacct(ids, opts) if self.accounting_source(opts) == "sacct" else None
+        if known is None:
+            return self._squeue(ids, opts)
+        behind = [i for i in ids if i not in known or not parsing.sacct_record_complete(known[i])]
+        return known | (self._squeue(behind, opts) if behind else {})
+
+    def _sacct(self, ids: list[str], opts: SlurmOptions) -> dict[str, JobStatus] | None:
+        """sacct's statuses of ``ids``; ``None`` when squeue answers this round."""
+        try:
+            result = self.run(["sacct", "--parsable2", "--noheader", f"--jobs={','.join(ids)}",
+                               f"--format={','.join(parsing.SACCT_FIELDS)}"], opts)
+            if not (self.succeeded(result) or parsing.is_accounting_disabled(result.stderr)):
+                raise self.failed(result, "sacct")
+        except SchedulerCommandError as exc:  # slurmdbd down or slow
+            logger.warning("sacct failed (%s); answering this poll from squeue", exc)
+            return None
+        if self.succeeded(result):
+            return {k: v for k, v in parsing.parse_sacct(result.stdout).items() if k in ids}
+        if opts.accounting == "sacct":
+            raise SchedulerCommandError(
+                "target_options accounting='sacct', but this cluster has no accounting storage "
+                "(sacct: 'Slurm accounting storage is disabled'); set accounting to 'auto' or "
+                "'squeue'")
+        with self._lock:
+            detected, self.accounting_disabled = not self.accounting_disabled, True
+        if detected:
+            logger.warning("Slurm accounting storage is disabled on this cluster; job states "
+                           "now come from squeue and scontrol (target_options accounting="
+                           "'squeue' skips this check)")
+        return None
+
+    def _squeue(self, ids: list[str], opts: SlurmOptions) -> dict[str, JobStatus]:
+        """squeue's statuses of ``ids``; scontrol's (one call) for those that ended, unless
+        purged in between."""
+        rows = parsing.parse_squeue(self._ask(["squeue", "--noheader", "--states=all",
+                                               f"--format={parsing.SQUEUE_FORMAT}",
+                                               f"--jobs={','.join(ids)}"], opts))
+        ended = [i for i in ids if i in rows and rows[i].state.is_terminal]
+        details = parsing.parse_scontrol(self._ask(  # by id for one job, else all jobs
+            ["scontrol", "show", "job", "-o", *(ended if len(ended) == 1 else [])], opts)
+        ) if ended else {}
+        return {i: parsing.status_from_scontrol(details[i]) if i in details else rows[i]
+                for i in ids if i in rows}
+
+    def _ask(self, argv: list[str], opts: SlurmOptions) -> str:
+        """The command's output; empty when it says the one id asked is unknown."""
+        result = self.run(argv, opts)
+        if self.succeeded(result):
+            return result.stdout
+        if parsing.INVALID_JOB_ID in result.stderr:
+            return ""
+        raise self.failed(result, argv[0])
 
 
 plugin = SlurmScheduler()

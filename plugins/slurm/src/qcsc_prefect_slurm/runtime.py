@@ -12,9 +12,9 @@ from pathlib import Path
 
 from qcsc_prefect.facades import SchedulerRuntime, SubmitResult
 
-from . import commands
 from .builder import TARGET
 from .options import SlurmOptions
+from .plugin import plugin
 
 __all__ = ["SlurmRuntime", "SubmitResult"]
 
@@ -41,4 +41,4 @@ class SlurmRuntime(SchedulerRuntime):
 
     def submit_script(self, script_path: Path, cwd: Path | None) -> tuple[str, str]:
         """``sbatch`` the script; returns the job id and sbatch's stripped stdout."""
-        return commands.submit(script_path, cwd=cwd, options=self.options)
+        return plugin.submit_script(script_path, cwd=cwd, options=self.options)
