@@ -14,6 +14,7 @@ import pytest
 
 from qcsc_prefect.testing.fakesched import pjm
 from qcsc_prefect.testing.fakesched.engine import FakeCluster, install_commands
+from qcsc_prefect_fugaku import plugin
 
 FRONTEND = "qcsc_prefect.testing.fakesched.pjm"
 GROUP = "ra000000"
@@ -31,6 +32,12 @@ def make_cluster(root: Path, **config: object) -> FakeCluster:
                               "groups": [GROUP], "resource_groups": RESOURCE_GROUPS,
                               **config})
     return cluster
+
+
+@pytest.fixture(autouse=True)
+def _fresh_final_statuses() -> None:
+    """Forget the plugin's cached final statuses: every fake cluster numbers jobs from 1."""
+    plugin.forget()
 
 
 @pytest.fixture

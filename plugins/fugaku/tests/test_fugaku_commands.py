@@ -1,4 +1,4 @@
-"""pjsub/pjstat/pjdel through the plugin's commands, against the fake PJM cluster."""
+"""pjsub/pjstat/pjdel through the plugin (on the batch-scheduler base), against the fake PJM."""
 
 from __future__ import annotations
 
@@ -11,33 +11,48 @@ from typing import Any
 import pytest
 
 from qcsc_prefect import get_registry
-from qcsc_prefect.errors import CancelError, SchedulerCommandError, SubmitError
+from qcsc_prefect.errors import (
+    CancelError,
+    CommandTimeoutError,
+    SchedulerCommandError,
+    SubmitError,
+)
 from qcsc_prefect.jobs import JobSpec, JobState, JobStatus, exit_status_of
 from qcsc_prefect.lifecycle import plan_job, render_job, write_script_file
 from qcsc_prefect.testing import shell_profile
 from qcsc_prefect.testing.fakesched.engine import FakeCluster
-from qcsc_prefect_fugaku import commands
+from qcsc_prefect_fugaku import plugin
 from qcsc_prefect_fugaku.options import FugakuOptions
 
 GROUP = "ra000000"  # the group the fake cluster accepts (conftest.py)
-OPTS = FugakuOptions()
+OPTS = FugakuOptions.coerce({})
 
 
-def submit(work: Path, snippet: str, *, name: str = "job", queue: str = "small",
-           project: str = GROUP, options: Mapping[str, Any] | None = None,
-           **fields: Any) -> tuple[str, JobSpec]:
+def prepare(work: Path, snippet: str, *, name: str = "job", queue: str = "small",
+            project: str = GROUP, options: Mapping[str, Any] | None = None,
+            **fields: Any) -> tuple[JobSpec, Path]:
     planned = plan_job(target="fugaku", work_dir=work, script_filename=f"{name}.pjm",
                        exec_profile=shell_profile(snippet, **fields), executable="bash",
                        queue=queue, project=project, options=options or {})
     path = write_script_file(work_dir=work, filename=f"{name}.pjm",
                              text=render_job(planned.spec))
-    return commands.submit_job(planned.spec, path), planned.spec
+    return planned.spec, path
 
 
-def poll_until(job_ids: list[str], done: Any, timeout: float = 30.0) -> dict[str, JobStatus]:
+def submit(work: Path, snippet: str, **kwargs: Any) -> tuple[str, JobSpec]:
+    spec, path = prepare(work, snippet, **kwargs)
+    return plugin.submit(spec, path), spec
+
+
+def pjstat_calls(cluster: FakeCluster, since: int) -> list[list[str]]:
+    return cluster.calls("pjstat")[since:]
+
+
+def poll_until(job_ids: list[str], done: Any,
+               timeout: float = 30.0) -> Mapping[str, JobStatus]:
     deadline = time.monotonic() + timeout
     while True:
-        statuses = commands.poll(job_ids, OPTS)
+        statuses = plugin.poll(job_ids, OPTS)
         if done(statuses):
             return statuses
         assert time.monotonic() < deadline, statuses
@@ -52,25 +67,33 @@ def test_live_jobs_take_one_pjstat_call_and_ended_ones_one_more(
         pjm_cluster: FakeCluster, tmp_path: Path) -> None:
     running, _ = submit(tmp_path, "sleep 30", name="long")
     done, _ = submit(tmp_path, "echo out; exit 3", name="short")
-    final(done)
+    ended = final(done)
     before = len(pjm_cluster.calls("pjstat"))
-    statuses = commands.poll([running, "987654"], OPTS)
-    live_only = pjm_cluster.calls("pjstat")[before:]
+    statuses = plugin.poll([running, "987654"], OPTS)
+    live_only = pjstat_calls(pjm_cluster, before)
     assert running in statuses and "987654" not in statuses
     assert len(live_only) == 2  # the unknown id is looked for in the history once
     before = len(pjm_cluster.calls("pjstat"))
-    statuses = commands.poll([running], OPTS)
-    assert len(pjm_cluster.calls("pjstat")[before:]) == 1
+    statuses = plugin.poll([running], OPTS)
+    assert len(pjstat_calls(pjm_cluster, before)) == 1
     assert statuses[running].state in {JobState.PENDING, JobState.RUNNING}
+    # The steady state: a job whose end was reported is answered from the cache.
     before = len(pjm_cluster.calls("pjstat"))
-    statuses = commands.poll([running, done], OPTS)
-    calls = pjm_cluster.calls("pjstat")[before:]
+    statuses = plugin.poll([running, done], OPTS)
+    calls = pjstat_calls(pjm_cluster, before)
+    assert [c[:1] for c in calls] == [["-v"]] and calls[0][-1:] == [running]
+    assert statuses[done] == ended
+    # Without the cache (a new process), the ended job is read from the history once.
+    plugin.forget()
+    before = len(pjm_cluster.calls("pjstat"))
+    statuses = plugin.poll([running, done], OPTS)
+    calls = pjstat_calls(pjm_cluster, before)
     assert [c[:1] for c in calls] == [["-v"], ["-H"]]
     assert calls[0][-2:] == [running, done] and calls[1][-1:] == [done]
     assert statuses[done].state is JobState.FAILED
     assert exit_status_of(statuses[done]) == 3
     assert statuses[done].record["source"] == "pjstat -H"
-    commands.cancel([running], OPTS)
+    plugin.cancel([running], OPTS)
 
 
 def test_final_record_holds_the_pjstat_fields_and_the_statistics_file(
@@ -137,7 +160,10 @@ def test_an_err_job_is_final_lingers_and_is_deleted_by_pjdel(pjm_cluster: FakeCl
     assert status.state is JobState.FAILED and status.native_state == "ERR"
     assert status.lingers
     assert status.record["source"] == "pjstat"  # still in the live view
-    commands.cancel([job_id], OPTS)
+    before = len(pjm_cluster.calls("pjstat"))
+    assert plugin.poll([job_id], OPTS)[job_id].lingers  # not cached: asked again until gone
+    assert len(pjstat_calls(pjm_cluster, before)) == 1
+    plugin.cancel([job_id], OPTS)
     # pjdel is accepted at once; the job moves to the ended view (CCL) a moment later.
     after = poll_until([job_id], lambda s: job_id in s
                        and s[job_id].record["source"] == "pjstat -H")[job_id]
@@ -149,7 +175,7 @@ def test_a_held_job_is_held_until_released(pjm_cluster: FakeCluster, tmp_path: P
     job_id, _ = submit(tmp_path, "echo released", name="hold")
     pjm_cluster.hold(job_id)
     pjm_cluster.configure(queue_delay=0.0)
-    status = commands.poll([job_id], OPTS)[job_id]
+    status = plugin.poll([job_id], OPTS)[job_id]
     assert status.state is JobState.HELD and status.native_state == "HLD"
     pjm_cluster.release(job_id)
     assert final(job_id).state is JobState.COMPLETED
@@ -172,31 +198,72 @@ def test_pjsub_refusals_become_submit_errors_with_pjm_message(
     assert [job.seq for job in pjm_cluster.jobs()] == []
 
 
-def test_an_error_line_with_exit_code_zero_is_a_failure(pjm_cluster: FakeCluster,
-                                                        tmp_path: Path) -> None:
-    pjm_cluster.inject("pjsub", fail_next=1, rc=0,
-                       stderr="[ERR.] PJM 0079 pjsub Job submission denied by gate check.\n")
-    with pytest.raises(SubmitError, match="PJM 0079 pjsub Job submission denied"):
+@pytest.mark.parametrize(("rc", "stderr"), [
+    (0, "[ERR.] PJM 0079 pjsub Job submission denied by gate check.\n"),  # old PJM: rc 0
+    (1, "[ERR.] PJM 0001 pjsub Unknown option or no option argument: --x.\n"),
+    (1, "The current directory is not a data area. (directory: /vol0004/ra000000/u)\n"
+        "Specify --no-check-directory option if you want to submit jobs outside the data "
+        "area.\n"),
+    (1, "If you use Spack, set PJM_LLIO_GFSCACHE to /vol0004.(ex. pjsub -x "
+        "PJM_LLIO_GFSCACHE=/vol0004)\n"),
+])
+def test_a_listed_refusal_is_a_submit_error(pjm_cluster: FakeCluster, tmp_path: Path,
+                                            rc: int, stderr: str) -> None:
+    pjm_cluster.inject("pjsub", fail_next=1, rc=rc, stderr=stderr)
+    with pytest.raises(SubmitError) as caught:
         submit(tmp_path, "true")
+    assert stderr.splitlines()[0] in str(caught.value)
+    assert pjm_cluster.jobs() == []
 
 
-@pytest.mark.parametrize("print_id", [False, True])
-def test_pjsub_that_accepts_then_fails_returns_the_queued_job(
+@pytest.mark.parametrize(("rc", "stderr"), [
+    (1, "[ERR.] PJM 0290 pjsub PJM daemon is not present.\n"),  # may be back at once
+    (0, "[ERR.] PJM 0290 pjsub PJM daemon is not present.\n"),
+    (1, "pjsub: unexpected answer from the PJM server\n"),
+    (0, "[WARN] PJM 0300 pjsub something without a job id\n"),
+])
+def test_an_unexplained_pjsub_failure_is_a_command_error(
+        pjm_cluster: FakeCluster, tmp_path: Path, rc: int, stderr: str) -> None:
+    pjm_cluster.inject("pjsub", fail_next=1, rc=rc, stderr=stderr)
+    with pytest.raises(SchedulerCommandError) as caught:
+        submit(tmp_path, "true")
+    assert type(caught.value) is SchedulerCommandError  # core looks the job up by its tag
+    assert caught.value.returncode == rc
+    assert stderr.strip() in str(caught.value)
+
+
+@pytest.mark.parametrize("stderr", [
+    "pjsub: connection to the PJM server was lost\n",
+    "[ERR.] PJM 0290 pjsub PJM daemon is not present.\n",
+])
+def test_a_pjsub_that_prints_an_id_beside_an_error_is_followed(
         pjm_cluster: FakeCluster, tmp_path: Path, caplog: pytest.LogCaptureFixture,
-        print_id: bool) -> None:
-    pjm_cluster.inject("pjsub", accept_then_fail=1, print_id=print_id)
-    with caplog.at_level(logging.WARNING, logger="qcsc_prefect_fugaku"):
+        stderr: str) -> None:
+    pjm_cluster.inject("pjsub", accept_then_fail=1, print_id=True, stderr=stderr)
+    with caplog.at_level(logging.WARNING, logger="qcsc_prefect.batch"):
         job_id, spec = submit(tmp_path, "echo survived", name="accepted")
     assert [str(job.seq) for job in pjm_cluster.jobs()] == [job_id]
-    assert "connection to the PJM server was lost" in caplog.text
+    assert stderr.strip() in caplog.text and f"printed job id {job_id}" in caplog.text
     assert final(job_id).state is JobState.COMPLETED
+    assert spec.stdout_path.read_text() == "survived\n"
+
+
+def test_a_pjsub_that_queued_silently_is_a_command_error_and_found_by_tag(
+        pjm_cluster: FakeCluster, tmp_path: Path) -> None:
+    pjm_cluster.inject("pjsub", accept_then_fail=1, print_id=False)
+    spec, path = prepare(tmp_path, "echo survived", name="accepted")
+    with pytest.raises(SchedulerCommandError, match="connection to the PJM server was lost"):
+        plugin.submit(spec, path)
+    (queued,) = [str(job.seq) for job in pjm_cluster.jobs()]
+    assert plugin.find_jobs(spec.tag, OPTS) == [queued]  # what core does next
+    assert final(queued).state is JobState.COMPLETED
     assert spec.stdout_path.read_text() == "survived\n"
 
 
 def test_pjsub_timeout_is_a_command_error_that_may_have_queued(
         pjm_cluster: FakeCluster, tmp_path: Path) -> None:
     pjm_cluster.inject("pjsub", hang=3.0, times=1)
-    with pytest.raises(SchedulerCommandError) as caught:
+    with pytest.raises(CommandTimeoutError) as caught:
         submit(tmp_path, "true", options={"command_timeout": 0.5})
     assert caught.value.returncode == -1
 
@@ -204,16 +271,16 @@ def test_pjsub_timeout_is_a_command_error_that_may_have_queued(
 def test_pjstat_noise_and_failures(pjm_cluster: FakeCluster, tmp_path: Path) -> None:
     job_id, _ = submit(tmp_path, "sleep 30", name="noise")
     pjm_cluster.inject("pjstat", loading_next=1)
-    assert job_id in commands.poll([job_id], OPTS)
+    assert job_id in plugin.poll([job_id], OPTS)
     pjm_cluster.inject("pjstat", fail_next=1)
     with pytest.raises(SchedulerCommandError, match="PJM 0290 pjstat PJM daemon"):
-        commands.poll([job_id], OPTS)
+        plugin.poll([job_id], OPTS)
     pjm_cluster.inject("pjstat", fail_next=1, rc=0,
                        stderr="[ERR.] PJM 0290 pjstat PJM daemon is not present.\n")
     with pytest.raises(SchedulerCommandError):
-        commands.poll([job_id], OPTS)
-    assert job_id in commands.poll([job_id], OPTS)
-    commands.cancel([job_id], OPTS)
+        plugin.poll([job_id], OPTS)
+    assert job_id in plugin.poll([job_id], OPTS)
+    plugin.cancel([job_id], OPTS)
 
 
 def test_cancel_running_ended_and_unknown_jobs(pjm_cluster: FakeCluster,
@@ -222,8 +289,8 @@ def test_cancel_running_ended_and_unknown_jobs(pjm_cluster: FakeCluster,
     ended, _ = submit(tmp_path, "true", name="ended")
     poll_until([running], lambda s: s[running].state is JobState.RUNNING)
     final(ended)
-    commands.cancel([running, ended, "987654"], OPTS)  # 0113 and 0112 are not errors
-    commands.cancel([running], OPTS)  # 0119 already accepted
+    plugin.cancel([running, ended, "987654"], OPTS)  # 0113 and 0112 are not errors
+    plugin.cancel([running], OPTS)  # 0119 already accepted
     status = final(running)
     assert status.state is JobState.CANCELLED and status.record["PC"] == "1"
     assert exit_status_of(status) != 0
@@ -235,10 +302,10 @@ def test_cancel_failures_are_errors_and_transient_ones_are_retried(
     pjm_cluster.inject("pjdel", fail_next=1,
                        stderr=f"[ERR.] PJM 0171 pjdel No permission: {job_id}.\n")
     with pytest.raises(CancelError, match="PJM 0171"):
-        commands.cancel([job_id], OPTS)
+        plugin.cancel([job_id], OPTS)
     pjm_cluster.inject("pjdel", fail_next=1,  # the daemon restarts: retried once
                        stderr="[ERR.] PJM 0190 pjdel PJM daemon is not present.\n")
-    commands.cancel([job_id], OPTS)
+    plugin.cancel([job_id], OPTS)
     assert len(pjm_cluster.calls("pjdel")) == 3
     assert final(job_id).state is JobState.CANCELLED
 
@@ -246,8 +313,8 @@ def test_cancel_failures_are_errors_and_transient_ones_are_retried(
 def test_find_jobs_by_tag_in_both_views(pjm_cluster: FakeCluster, tmp_path: Path) -> None:
     first, spec1 = submit(tmp_path, "sleep 30", name="one")
     second, spec2 = submit(tmp_path, "true", name="two")
-    assert commands.find_jobs(spec1.tag, OPTS) == [first]
+    assert plugin.find_jobs(spec1.tag, OPTS) == [first]
     final(second)
-    assert commands.find_jobs(spec2.tag, OPTS) == [second]
-    assert commands.find_jobs("0123456789ab", OPTS) == []
-    commands.cancel([first], OPTS)
+    assert plugin.find_jobs(spec2.tag, OPTS) == [second]
+    assert plugin.find_jobs("0123456789ab", OPTS) == []
+    plugin.cancel([first], OPTS)

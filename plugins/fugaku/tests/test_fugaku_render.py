@@ -182,6 +182,19 @@ def test_walltime_becomes_pjm_elapse(walltime: str, expected: str) -> None:
     ({"spack_modules": [""], "gfscache": "/vol0004"}, r"spack_modules: .*empty"),
     ({"spack_setup": "setup-env.sh"}, r"spack_setup: .*absolute"),
     ({"command_timeout": 0}, r"command_timeout"),
+    ({"hold": True}, r"hold: .*pjsub cannot submit a job held.*pjhold"),
+    ({"extra_directives": ["#PJM -m e"]}, r"extra_directives: .*without the '#PJM' prefix"),
+    ({"extra_directives": ["comment x"]}, r"extra_directives: .*not a pjsub option"),
+    ({"extra_directives": ['--comment "x']}, r"extra_directives: .*unbalanced quote"),
+    ({"extra_directives": ["-m e\n#PJM -g other"]}, r"extra_directives: .*line break"),
+    ({"extra_directives": ['-L "rscgrp=large"']}, r"extra_directives: .*-L.*pjm_resources"),
+    ({"extra_directives": ["-Lnode=4"]}, r"extra_directives: .*-L.*pjm_resources"),
+    ({"extra_directives": ["--mpi proc=4"]}, r"extra_directives: .*mpi_options_for_pjm"),
+    ({"extra_directives": ["-g other"]}, r"extra_directives: .*-g.*project"),
+    ({"extra_directives": ["-o out.txt"]}, r"extra_directives: .*-o.*run log"),
+    ({"extra_directives": ["--spath=s.txt"]}, r"extra_directives: .*--spath.*statistics"),
+    ({"extra_directives": ["--name other"]}, r"extra_directives: .*--name.*submission tag"),
+    ({"extra_directives": ["-x PJM_LLIO_GFSCACHE=/vol0005"]}, r"extra_directives: .*gfscache"),
     ({"slurm_qpu": "x"}, r"slurm_qpu: unknown field"),
 ])
 def test_bad_options_are_refused_with_the_field_and_the_fix(
@@ -197,6 +210,19 @@ def test_good_options_are_normalised() -> None:
     assert opts.gfscache == "/vol0004:/vol0005"
     assert opts.spack_modules == ["a"]
     assert opts.mpi_parameters() == {"rank-map-bynode"}
+
+
+def test_extra_directives_are_written_after_the_profile_ones(tmp_path: Path) -> None:
+    text = render_script(work_dir=tmp_path, exec_profile=mpi_profile(), req=REQ, tag=TAG,
+                         options={"extra_directives": [" --comment nightly ", "-m e",
+                                                       '-x "MY_VAR=a b"']})
+    lines = directives(text)
+    assert lines[lines.index('#PJM --mpi "max-proc-per-node=4"') + 1:][:4] == [
+        "#PJM --comment nightly", "#PJM -m e", '#PJM -x "MY_VAR=a b"',
+        f"#PJM -o {tmp_path}/batch.{TAG}.out"]
+    words = PJMFrontend.directives(text)  # how the simulator (like pjsub) reads directives
+    assert words[words.index("--comment") + 1] == "nightly"
+    assert words[words.index("-x") + 1] == "MY_VAR=a b"
 
 
 def test_launchers_other_than_mpiexec_are_refused(tmp_path: Path) -> None:

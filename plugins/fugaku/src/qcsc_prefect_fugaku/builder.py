@@ -1,16 +1,14 @@
-"""Building PJM job scripts for Fugaku: the request type, the template variables and rendering.
+"""Building PJM job scripts for Fugaku: the original-style API over the plugin.
 
-The ``render`` hook and :func:`render_script` go through the same function
-(:func:`template_kwargs`) and the same template (``templates/batch.pjm.j2``), so a
-previewed script is the script that would be submitted.
-
-The PJM job name carries the submission tag (``<name>.<tag>``, see :func:`pjm_job_name`):
-that is how a lost submission is found again with ``pjstat``.
+:func:`render_script` and the ``render`` hook render the same template with the same
+variables (:meth:`FugakuScheduler.template_vars <qcsc_prefect_fugaku.plugin.FugakuScheduler>`),
+so a previewed script is the script that would be submitted. The PJM job name carries the
+submission tag (``<name>.<tag>``, :func:`pjm_job_name`): that is how a lost submission is
+found again with ``pjstat``.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,27 +17,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.jobs import JobSpec
 from qcsc_prefect.lifecycle import plan_job
 from qcsc_prefect.lifecycle import write_script_file as _write_script_file
 from qcsc_prefect.profile import ExecutionProfile
-from qcsc_prefect.templating import launch_command, render_template
 
-from .options import as_fugaku_options, resource_items
-
-PACKAGE = "qcsc_prefect_fugaku"
-TEMPLATE = "batch.pjm.j2"
 TARGET = "fugaku"
-
 #: Longest PJM job name (``pjsub --name``), in bytes.
 MAX_JOB_NAME = 63
 #: Between the job name and the submission tag in the PJM job name.
 TAG_SEPARATOR = "."
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-#: A path written as is after ``#PJM -o``: no blanks, quotes or characters PJM expands.
-_PLAIN_PATH = re.compile(r"^[A-Za-z0-9._/+,:@=-]+$")
 
 
 @dataclass(frozen=True)
@@ -108,101 +97,23 @@ def elapse(walltime: str) -> str:
     return f"{int(hours)}:{minutes}:{seconds}"
 
 
-def pjm_path(path: Path, *, work_dir: Path) -> str:
-    """``path`` written as a ``#PJM -o``/``-e``/``--spath`` value.
-
-    The absolute path when ``work_dir`` is plain (letters, digits and ``._/+,:@=-``), as
-    the original qcsc-prefect wrote it; otherwise the file name alone, which PJM resolves
-    in the directory pjsub runs in (the job's work dir: core submits there). No quoting
-    rule of PJM is relied on either way.
-
-    Raises:
-        ConfigurationError: Naming ``script_filename`` when the file name itself is not
-            plain (a blank, quote or ``%``, which PJM expands in output file names).
-    """
-    if path.parent == work_dir and not _PLAIN_PATH.match(path.name):
-        raise ConfigurationError(
-            f"script_filename: the job's output file {path.name!r} would hold a character "
-            "a #PJM -o/-e/--spath path cannot (blank, quote, '%', '$', '\\'...); use "
-            "letters, digits and . _ - + in script_filename")
-    return str(path) if _PLAIN_PATH.match(str(path)) else path.name
-
-
 def stats_path(job: JobSpec) -> Path:
     """The job statistics file (``--spath``): next to the output files, unique per submission."""
     return job.stdout_path.with_suffix(".stats")
 
 
-def node_count(shape: str) -> int:
-    """Nodes in a PJM ``node=`` value (``"4"``, ``"2x3x2"``, ``"2x3x2:torus"``); 0 if unreadable."""
-    dims = shape.split(":", 1)[0].split("x")
-    if not all(d.isdigit() for d in dims):
-        return 0
-    return math.prod(int(d) for d in dims)
-
-
-def _node_shape(job: JobSpec, resources: list[str]) -> str | None:
-    """The ``node=`` value given in ``pjm_resources``, checked against ``num_nodes``."""
-    shapes = [value for res in resources for name, value in resource_items(res) if name == "node"]
-    if not shapes:
-        return None
-    if len(shapes) > 1:
-        raise ConfigurationError(
-            f"target_options: pjm_resources: node is given {len(shapes)} times; give it once")
-    if node_count(shapes[0]) != job.profile.num_nodes:
-        raise ConfigurationError(
-            f"target_options: pjm_resources: node={shapes[0]} holds {node_count(shapes[0])} "
-            f"nodes but num_nodes is {job.profile.num_nodes}; make them agree (num_nodes sets "
-            "the MPI process count)")
-    return shapes[0]
-
-
 def template_kwargs(job: JobSpec) -> dict[str, Any]:
-    """The variables ``batch.pjm.j2`` renders ``job`` with.
+    """The variables ``batch.pjm.j2`` renders ``job`` with (the plugin's ``template_vars``)."""
+    from .plugin import plugin  # the plugin imports this module
 
-    Raises:
-        ConfigurationError: If the job's paths cannot be written as PJM directives, or a
-            ``node`` shape in ``pjm_resources`` does not hold ``num_nodes`` nodes.
-    """
-    opts = as_fugaku_options(job.options)
-    profile = job.profile
-    shape = _node_shape(job, opts.pjm_resources)
-    mpi = list(opts.mpi_options_for_pjm)
-    if (profile.launcher != "single" and profile.mpiprocs
-            and not opts.mpi_parameters() & {"max-proc-per-node", "proc"}):
-        mpi.append(f"max-proc-per-node={profile.mpiprocs}")
-    stats = stats_path(job)
-    return {
-        "job": job,
-        "launch": launch_command(profile, job.executable),
-        "job_name": pjm_job_name(job.job_name, job.tag),
-        "resource_group": job.queue,
-        "group_name": job.project,
-        "elapse_time": elapse(profile.walltime) if profile.walltime else None,
-        "num_nodes": None if shape else profile.num_nodes,
-        "pjm_resources": list(opts.pjm_resources),
-        "mpi_options_for_pjm": mpi,
-        "gfscache": opts.gfscache,
-        "output": pjm_path(job.stdout_path, work_dir=job.work_dir),
-        "error": pjm_path(job.stderr_path, work_dir=job.work_dir),
-        "stats": pjm_path(stats, work_dir=job.work_dir),
-        "stdout_path": str(job.stdout_path),
-        "stderr_path": str(job.stderr_path),
-        "stat_path": str(stats),
-        "spack_setup": opts.spack_setup,
-        "spack_modules": list(opts.spack_modules),
-        "launcher": profile.launcher,
-        "executable": job.executable,
-        "modules": list(profile.modules),
-        "environments": dict(profile.environments),
-        "mpi_options": list(profile.mpi_options),
-        "arguments": list(profile.arguments),
-    }
+    return plugin.template_vars(job)
 
 
 def render(job: JobSpec) -> str:
-    """Render ``job``'s PJM script (the ``render`` hook; pure)."""
-    return render_template(PACKAGE, TEMPLATE, **template_kwargs(job))
+    """Render ``job``'s PJM script (pure), as the ``render`` hook does."""
+    from .plugin import plugin
+
+    return plugin.render(job)
 
 
 def to_fugaku_template_kwargs(
@@ -233,12 +144,14 @@ def to_fugaku_template_kwargs(
     Raises:
         ConfigurationError: Naming the bad field and the fix.
     """
-    planned = plan_job(
-        target=TARGET, work_dir=work_dir, script_filename=script_basename,
-        exec_profile=exec_profile, executable=req.executable, queue=req.queue_name,
-        project=req.project, options=request_options(req, options),
-        job_name=pjm_job_name(req.job_name), tag=tag or "")
-    return template_kwargs(planned.spec)
+    spec = _spec(work_dir, exec_profile, req, script_basename, options, tag)
+    profile = spec.profile
+    # What batch.pjm.j2 reads, plus the names the original template read.
+    return {**template_kwargs(spec), "stdout_path": str(spec.stdout_path),
+            "stderr_path": str(spec.stderr_path), "stat_path": str(stats_path(spec)),
+            "launcher": profile.launcher, "executable": spec.executable,
+            "modules": list(profile.modules), "environments": dict(profile.environments),
+            "mpi_options": list(profile.mpi_options), "arguments": list(profile.arguments)}
 
 
 def render_script(
@@ -269,10 +182,18 @@ def render_script(
     Raises:
         ConfigurationError: Naming the bad field and the fix.
     """
-    kwargs = to_fugaku_template_kwargs(
-        work_dir=work_dir, exec_profile=exec_profile, req=req,
-        script_basename=script_basename, options=options, tag=tag)
-    return render_template(PACKAGE, TEMPLATE, **kwargs)
+    return render(_spec(work_dir, exec_profile, req, script_basename, options, tag))
+
+
+def _spec(work_dir: Path, exec_profile: ExecutionProfile, req: FugakuJobRequest,
+          script_basename: str, options: Mapping[str, Any] | BaseModel | None,
+          tag: str | None) -> JobSpec:
+    """The job the request describes, validated as :func:`run_fugaku_job` would."""
+    return plan_job(
+        target=TARGET, work_dir=work_dir, script_filename=script_basename,
+        exec_profile=exec_profile, executable=req.executable, queue=req.queue_name,
+        project=req.project, options=request_options(req, options),
+        job_name=pjm_job_name(req.job_name), tag=tag or "").spec
 
 
 def write_script_file(*, work_dir: Path, filename: str, text: str) -> Path:

@@ -1,25 +1,39 @@
-"""The ``fugaku`` scheduler target: the object the ``qcsc_prefect`` entry point names.
+"""The ``fugaku`` target: Fujitsu PJM's pjsub, pjstat and pjdel over the batch-scheduler base.
 
-Each method delegates to one module: rendering to :mod:`.builder`, commands to
-:mod:`.commands` (which parses with :mod:`.parsing`). Core does the rest of the lifecycle
-(script file, submission record, shared poller, log streaming, timeouts, artifacts).
+PJM shows a job in one of two views: unfinished jobs in ``pjstat``, ended ones (``EXT``,
+``CCL``, ``RJT``) in ``pjstat -H``. Errors are ``[ERR.] PJM nnnn`` lines, which old PJM
+versions printed with exit code 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import math
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qcsc_prefect.batch import BatchScheduler
+from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.jobs import JobSpec, JobStatus
-from qcsc_prefect.scheduler import SchedulerInfo, SchedulerPlugin
+from qcsc_prefect.scheduler import SchedulerInfo
+from qcsc_prefect.shell import CommandResult
 
-from . import builder, commands
-from .options import FugakuOptions
+from . import parsing
+from .builder import elapse, pjm_job_name, stats_path, tag_of
+from .options import FugakuOptions, resource_items
 from .run import FugakuRunResult
 
+#: A path written as is after ``#PJM -o``: no blanks, quotes or characters PJM expands.
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9._/+,:@=-]+$")
 
-class FugakuScheduler(SchedulerPlugin):
+
+def _err(*codes: str) -> tuple[str, ...]:
+    return tuple(f"[ERR.] PJM {code} " for code in codes)
+
+
+class FugakuScheduler(BatchScheduler[FugakuOptions]):
     """Fugaku through the Fujitsu PJM client commands: pjsub, pjstat (+ ``-H``), pjdel."""
 
     info = SchedulerInfo(
@@ -33,30 +47,125 @@ class FugakuScheduler(SchedulerPlugin):
         unknown_grace_seconds=60.0,
         result_type=FugakuRunResult,
     )
+    package, template = "qcsc_prefect_fugaku", "batch.pjm.j2"
+    #: A job, a step sub-job (``123_4``) or a bulk sub-job (``123[4]``).
+    job_id_pattern = re.compile(r"^\d+(_\d+)?(\[\d+\])?$")
+    #: pjsub queued nothing: bad option (0001), unreadable script or work dir (0020, 0026),
+    #: a resource under/over its limit or unknown (0054, 0057, 0058), no permission for the
+    #: resource group (0070), group not allowed (0071), gate check (0079); Fugaku's checks.
+    refusals = (*_err("0001", "0020", "0026", "0054", "0057", "0058", "0070", "0071", "0079"),
+                "is not a data area", "set PJM_LLIO_GFSCACHE to")
+    transient = _err("0190", "0290")  # the PJM daemon is not present
+    already_gone = _err("0112", "0113")  # no such job; ended, so pjdel cannot take it
 
-    def render(self, job: JobSpec) -> str:
-        """Render ``batch.pjm.j2`` for ``job``."""
-        return builder.render(job)
+    def directives(self, job: JobSpec, opts: FugakuOptions) -> dict[str, Any]:
+        """Resources, group, MPI parameters, output paths and the tagged PJM job name.
 
-    def submit(self, job: JobSpec, script_path: Path) -> str:
-        """``pjsub`` in the job's work dir; returns the job id."""
-        return commands.submit_job(job, script_path)
+        Raises:
+            ConfigurationError: If an output file name cannot be a directive, or a ``node``
+                shape in ``pjm_resources`` is given twice or does not hold ``num_nodes``.
+        """
+        profile = job.profile
+        shape = _node_shape(opts.pjm_resources, profile.num_nodes)
+        mpi = list(opts.mpi_options_for_pjm)
+        if (profile.launcher != "single" and profile.mpiprocs
+                and not opts.mpi_parameters() & {"max-proc-per-node", "proc"}):
+            mpi.append(f"max-proc-per-node={profile.mpiprocs}")
+        paths = {"output": job.stdout_path, "error": job.stderr_path, "stats": stats_path(job)}
+        return {
+            "job_name": pjm_job_name(job.job_name, job.tag), "resource_group": job.queue,
+            "group_name": job.project, "num_nodes": None if shape else profile.num_nodes,
+            "elapse_time": elapse(profile.walltime) if profile.walltime else None,
+            "pjm_resources": opts.pjm_resources, "mpi_options_for_pjm": mpi,
+            "gfscache": opts.gfscache, "spack_setup": opts.spack_setup,
+            "spack_modules": opts.spack_modules,
+            **{key: _pjm_path(path) for key, path in paths.items()},
+        }
 
-    def poll(self, job_ids: Sequence[str], options: Any) -> Mapping[str, JobStatus]:
-        """One ``pjstat`` call for all ``job_ids`` (one more with ``-H`` for ended ones)."""
-        return commands.poll(job_ids, options)
+    def submit_command(self, script_path: Path, opts: FugakuOptions) -> list[str]:
+        return ["pjsub", str(script_path)]
 
-    def cancel(self, job_ids: Sequence[str], options: Any) -> None:
-        """``pjdel`` the jobs."""
-        commands.cancel(job_ids, options)
+    def parse_submit(self, stdout: str) -> str | None:
+        return parsing.parse_pjsub(stdout)
 
-    def find_jobs(self, tag: str, options: Any) -> list[str] | None:
-        """This user's jobs whose PJM job name carries ``tag``."""
-        return commands.find_jobs(tag, options)
+    def succeeded(self, result: CommandResult) -> bool:
+        """Exit code 0 and no ``[ERR.]`` line."""
+        return result.returncode == 0 and not parsing.messages(result.stderr + "\n" + result.stdout)
+
+    def settled(self, status: JobStatus) -> bool:
+        """Final and gone: an ``ERR`` job (``lingers``) is asked again until it is deleted."""
+        return status.state.is_terminal and not status.lingers
+
+    def status(self, job_ids: Sequence[str], opts: FugakuOptions) -> dict[str, JobStatus]:
+        """``pjstat`` for all ids, then ``pjstat -H`` for those the live view lacked."""
+        rows = self._pjstat(job_ids, opts)
+        if missing := [job_id for job_id in job_ids if job_id not in rows]:
+            rows.update(self._pjstat(missing, opts, history=True))
+        return {job_id: parsing.status_of(row) for job_id, row in rows.items()}
+
+    def cancel_command(self, job_ids: Sequence[str], opts: FugakuOptions) -> list[str]:
+        return ["pjdel", *job_ids]
+
+    def cancel_problems(self, result: CommandResult) -> list[str]:
+        """pjdel's ``[ERR.]`` lines but "already gone" ones (its ``[INFO]`` lines are fine)."""
+        errors = parsing.messages(result.stderr + "\n" + result.stdout)
+        if not errors and result.returncode:
+            return [(result.stderr or result.stdout).strip() or f"exit code {result.returncode}"]
+        return [line for line in errors if not any(gone in line for gone in self.already_gone)]
+
+    def find(self, tag: str, opts: FugakuOptions) -> list[str]:
+        """This user's jobs, unfinished or ended (3 days), whose PJM name carries ``tag``."""
+        rows = {**self._pjstat([], opts, items=("jid", "jnam")),
+                **self._pjstat([], opts, history=True, items=("jid", "jnam"))}
+        return [job_id for job_id, row in rows.items() if tag_of(row.get("JOB_NAME", "")) == tag]
 
     def finalize(self, job: JobSpec, status: JobStatus) -> JobStatus | None:
-        """The final status with the job's statistics file (``stats.*`` keys)."""
-        return commands.with_stats(job, status)
+        """``status`` with this job's ``--spath`` statistics file as ``stats.*`` keys."""
+        path = stats_path(job)
+        try:
+            stats = parsing.parse_stats(path.read_text(errors="replace"))
+        except OSError:
+            return None
+        job_id = status.record.get("JOB_ID")
+        if job_id and stats.get("stats.job_id", job_id) != job_id:
+            return None
+        return dataclasses.replace(status, record={**status.record, "stats_file": str(path),
+                                                   **stats})
+
+    def _pjstat(self, ids: Sequence[str], opts: FugakuOptions, *, history: bool = False,
+                items: Sequence[str] = parsing.CHOOSE_ITEMS) -> dict[str, dict[str, str]]:
+        argv = ["pjstat", *(["-H"] if history else []), "-v", "--data", "--choose",
+                ",".join(items), *ids]
+        rows = parsing.parse_pjstat(self.checked(self.run(argv, opts)).stdout, items=items)
+        source = "pjstat -H" if history else "pjstat"
+        return {job_id: {**row, "source": source} for job_id, row in rows.items()
+                if not ids or job_id in ids}
+
+
+def _node_shape(resources: list[str], num_nodes: int) -> str | None:
+    """The ``node=`` value of ``pjm_resources``, if any, checked against ``num_nodes``."""
+    shapes = [value for res in resources for name, value in resource_items(res) if name == "node"]
+    dims = shapes[0].split(":", 1)[0].split("x") if shapes else []
+    count = math.prod(int(d) for d in dims) if all(d.isdigit() for d in dims) else 0
+    if len(shapes) > 1:
+        raise ConfigurationError(f"target_options: pjm_resources: node is given {len(shapes)} "
+                                 "times; give it once")
+    if shapes and count != num_nodes:
+        raise ConfigurationError(
+            f"target_options: pjm_resources: node={shapes[0]} holds {count} nodes but "
+            f"num_nodes is {num_nodes}; make them agree (num_nodes sets the MPI process count)")
+    return shapes[0] if shapes else None
+
+
+def _pjm_path(path: Path) -> str:
+    """A ``#PJM -o/-e/--spath`` value: absolute if plain, else the name (PJM resolves it in
+    the directory pjsub runs in: the work dir), so no PJM quoting rule is relied on."""
+    if not _PLAIN_PATH.match(path.name):
+        raise ConfigurationError(
+            f"script_filename: the job's output file {path.name!r} would hold a character "
+            "a #PJM -o/-e/--spath path cannot (blank, quote, '%', '$', '\\'...); use "
+            "letters, digits and . _ - + in script_filename")
+    return str(path) if _PLAIN_PATH.match(str(path)) else path.name
 
 
 plugin = FugakuScheduler()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from qcsc_prefect.facades import SchedulerRuntime, SubmitResult
 
-from . import commands
 from .builder import TARGET
 from .options import FugakuOptions
+from .plugin import plugin
 
 __all__ = ["FugakuPJMRuntime", "SubmitResult"]
 
@@ -41,4 +41,5 @@ class FugakuPJMRuntime(SchedulerRuntime):
 
     def submit_script(self, script_path: Path, cwd: Path | None) -> tuple[str, str]:
         """``pjsub`` the script; returns the job id and pjsub's stripped stdout."""
-        return commands.submit(script_path, cwd=cwd or script_path.parent, options=self.options)
+        return plugin.submit_script(script_path, cwd=cwd or script_path.parent,
+                                    options=self.options)
