@@ -36,6 +36,7 @@ def stop(lsf: FakeScheduler) -> None:
 def fake_lsf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeScheduler]:
     """A fake LSF whose commands are first on ``PATH`` for the module."""
     lsf = fakelsf.start(tmp_path_factory.mktemp("lsf"), **SITE)
+    plugin.forget()  # a new fake LSF numbers its jobs from 1 again
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PATH", lsf.path)
         try:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from qcsc_prefect import (
     CancelError,
+    CommandTimeoutError,
     ExecutionProfile,
     JobSpec,
     JobState,
@@ -21,8 +22,7 @@ from qcsc_prefect import (
 from qcsc_prefect.jobs import exit_status_of
 from qcsc_prefect.testing.fakesched.engine import FakeScheduler
 
-from qcsc_prefect_lsf import commands, fakelsf
-from qcsc_prefect_lsf.render import render
+from qcsc_prefect_lsf import fakelsf, parsing, plugin
 
 MakeSpec = Callable[..., JobSpec]
 
@@ -34,15 +34,15 @@ def submit(make_spec: MakeSpec, work: Path, snippet: str, *, name: str = "job",
     profile = ExecutionProfile(command_key="sh", arguments=["-c", snippet], **fields)
     job = make_spec(work, profile, script=f"{name}.lsf", name=name, executable="bash",
                     options=options, queue=queue, tag=uuid.uuid4().hex[:12])
-    job.script_path.write_text(render(job))
-    return job, commands.submit(job, job.script_path)
+    job.script_path.write_text(plugin.render(job))
+    return job, plugin.submit(job, job.script_path)
 
 
 def poll_until(ids: list[str], done: Callable[[Mapping[str, JobStatus]], bool],
                extra: tuple[str, ...] = (), timeout: float = 60) -> Mapping[str, JobStatus]:
     deadline = time.monotonic() + timeout
     while True:
-        statuses = commands.poll([*ids, *extra], None)
+        statuses = plugin.poll([*ids, *extra], None)
         if done(statuses):
             return statuses
         assert time.monotonic() < deadline, statuses
@@ -84,12 +84,17 @@ def test_one_bjobs_call_answers_many_jobs_and_leaves_unknown_ids_out(
     for job_id, code in ids.items():
         assert statuses[job_id].state is (JobState.COMPLETED if code == 0 else JobState.FAILED)
         assert exit_status_of(statuses[job_id]) == code
+    plugin.forget()
     since = time.time()
-    commands.poll([*ids, "987654321", "987654322"], None)
+    plugin.poll([*ids, "987654321", "987654322"], None)
     [call] = fake_lsf.calls("bjobs", since=since)
-    assert call[:4] == ["-a", "-noheader", "-o", commands.parsing.BJOBS_FORMAT]
+    assert call[:4] == ["-a", "-noheader", "-o", parsing.BJOBS_FORMAT]
     assert sorted(call[4:]) == sorted([*ids, "987654321", "987654322"])
-    assert commands.poll(["987654321"], None) == {}  # only unknown ids: an answer, not an error
+    since = time.time()
+    assert plugin.poll(["987654321"], None) == {}  # only unknown ids: an answer, not an error
+    # Finished jobs are read once, then answered from the cache: no bjobs asks for them.
+    assert plugin.poll(list(ids), None) == {job_id: statuses[job_id] for job_id in ids}
+    assert fake_lsf.calls("bjobs", since=since) == [[*call[:4], "987654321"]]
 
 
 def test_held_job_waits_for_release_and_a_future_begin_time_keeps_a_job_pending(
@@ -104,7 +109,7 @@ def test_held_job_waits_for_release_and_a_future_begin_time_keeps_a_job_pending(
     assert (statuses[later].state, statuses[later].native_state) == (JobState.PENDING, "PEND")
     fake_lsf.cluster.release(held)  # what bresume does
     assert final([held])[held].state is JobState.COMPLETED
-    commands.cancel([later], None)
+    plugin.cancel([later], None)
     cancelled = final([later])[later]
     assert cancelled.state is JobState.CANCELLED
     assert cancelled.reason == "TERM_OWNER: job killed by owner"
@@ -131,12 +136,12 @@ def test_cancel_of_running_finished_and_unknown_jobs(fake_lsf: FakeScheduler, tm
     _, done = submit(make_spec, tmp_path, "true", name="done")
     final([done])
     since = time.time()
-    commands.cancel([running, done, "987654321", running], None)
+    plugin.cancel([running, done, "987654321", running], None)
     assert fake_lsf.calls("bkill", since=since) == [[running, done, "987654321"]]
     status = final([running])[running]
     assert (status.state, exit_status_of(status)) == (JobState.CANCELLED, 143)
-    assert commands.poll([done], None)[done].state is JobState.COMPLETED
-    commands.cancel([], None)  # nothing to do, no command
+    assert plugin.poll([done], None)[done].state is JobState.COMPLETED
+    plugin.cancel([], None)  # nothing to do, no command
     assert fake_lsf.calls("bkill", since=since) == [[running, done, "987654321"]]
 
 
@@ -146,10 +151,10 @@ def test_bkill_retries_while_lsf_is_unreachable_and_reports_a_refusal(
     fake_lsf.cluster.inject("bkill", fail_next=1, rc=255,
                             stderr=f"Job <{job_id}>: User permission denied\n")
     with pytest.raises(CancelError, match="User permission denied"):
-        commands.cancel([job_id], None)
+        plugin.cancel([job_id], None)
     since = time.time()
     fake_lsf.cluster.inject("bkill", fail_next=2)  # "Cannot connect to LSF. Please wait ..."
-    commands.cancel([job_id], None)
+    plugin.cancel([job_id], None)
     assert len(fake_lsf.calls("bkill", since=since)) == 3
     assert final([job_id])[job_id].state is JobState.CANCELLED
 
@@ -160,7 +165,7 @@ def test_a_failing_bjobs_is_a_scheduler_command_error(fake_lsf: FakeScheduler,
     _, job_id = submit(make_spec, tmp_path, "true", name="polled")
     fake_lsf.cluster.inject("bjobs", fail_next=1)
     with pytest.raises(SchedulerCommandError, match="Cannot connect to LSF"):
-        commands.poll([job_id], None)
+        plugin.poll([job_id], None)
     assert final([job_id])[job_id].state is JobState.COMPLETED  # the next poll answers
 
 
@@ -171,31 +176,56 @@ def test_bsub_refusal_is_a_submit_error_with_lsf_message(fake_lsf: FakeScheduler
         submit(make_spec, tmp_path, "true", name="refused", queue="nope")
 
 
+@pytest.mark.parametrize(("stderr", "error"), [
+    ("Bad resource requirement syntax. Job not submitted.\n", SubmitError),
+    ("Request aborted by esub. Job not submitted.\n", SubmitError),
+    # Reasons that say nothing about the job: it may be queued; core looks it up by tag.
+    ("Contacting batch daemon: Communication timeout. Job not submitted.\n",
+     SchedulerCommandError),
+    (fakelsf.DOWN, SchedulerCommandError),
+])
+def test_only_a_reason_about_the_job_is_a_refusal(
+        fake_lsf: FakeScheduler, tmp_path: Path, make_spec: MakeSpec, stderr: str,
+        error: type[Exception]) -> None:
+    fake_lsf.cluster.inject("bsub", fail_next=1, rc=255, stderr=stderr)
+    with pytest.raises(error) as caught:
+        submit(make_spec, tmp_path, "true", name="unclear")
+    assert type(caught.value) is error
+    assert not [queued for queued in fake_lsf.cluster.jobs() if queued.name == "unclear"]
+
+
 def test_a_timed_out_bsub_is_not_a_refusal(fake_lsf: FakeScheduler, tmp_path: Path,
                                            make_spec: MakeSpec) -> None:
     fake_lsf.cluster.inject("bsub", hang=5.0, times=1)
-    with pytest.raises(SchedulerCommandError, match="timed out after 1 s"):
+    with pytest.raises(CommandTimeoutError, match="bsub did not answer within "
+                       "command_timeout=1 s"):
         submit(make_spec, tmp_path, "true", name="slow", options={"command_timeout": 1})
 
 
-def test_a_job_accepted_by_a_failing_bsub_is_found_by_its_tag(fake_lsf: FakeScheduler,
-                                                              tmp_path: Path,
-                                                              make_spec: MakeSpec) -> None:
-    fake_lsf.cluster.inject("bsub", accept_then_fail=1)
-    with pytest.raises(SubmitError, match="Cannot connect to LSF"):
-        submit(make_spec, tmp_path, "echo found", name="lost")
-    [queued] = [job for job in fake_lsf.cluster.jobs() if job.name == "lost"]
-    tag = queued.meta["description"].removeprefix("qcsc-prefect:")
-    assert commands.find_jobs(tag, None) == [str(queued.seq)]
-    assert commands.find_jobs("ffffffffffff", None) == []
+def test_a_job_id_printed_beside_an_error_is_followed_and_found_by_its_tag(
+        fake_lsf: FakeScheduler, tmp_path: Path, make_spec: MakeSpec,
+        caplog: pytest.LogCaptureFixture) -> None:
+    fake_lsf.cluster.inject("bsub", accept_then_fail=1)  # prints the id, then fails
+    job, job_id = submit(make_spec, tmp_path, "echo found", name="lost")
+    [queued] = [other for other in fake_lsf.cluster.jobs() if other.name == "lost"]
+    assert job_id == str(queued.seq)
+    assert f"printed job id {job_id}; following it" in caplog.text
+    assert plugin.find_jobs(job.tag, None) == [job_id]
+    assert plugin.find_jobs("ffffffffffff", None) == []
+    assert final([job_id])[job_id].state is JobState.COMPLETED
 
 
 def test_a_finished_job_leaves_bjobs_after_the_clean_period(
         tmp_path: Path, make_spec: MakeSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     lsf = fakelsf.start(tmp_path / "lsf", clean_period=1.0, queue_delay=0.0)
     monkeypatch.setenv("PATH", lsf.path)
+    plugin.forget()  # this fake numbers its jobs from 1 again
     _, job_id = submit(make_spec, tmp_path, "true", name="short-lived")
     assert final([job_id])[job_id].state is JobState.COMPLETED
-    poll_until([job_id], lambda s: job_id not in s, timeout=30)
-    commands.cancel([job_id], None)  # "No matching job found" is not an error
+    opts, deadline = plugin.options(None), time.monotonic() + 30
+    while job_id in plugin.status([job_id], opts):  # bjobs itself, not the cache
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    plugin.cancel([job_id], None)  # "No matching job found" is not an error
     assert lsf.calls("bkill") == [[job_id]]
+    assert plugin.poll([job_id], None)[job_id].state is JobState.COMPLETED  # still cached

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from qcsc_prefect import JobState
 from qcsc_prefect.jobs import exit_status_of
+from qcsc_prefect.shell import CommandResult
 
-from qcsc_prefect_lsf import parsing
+from qcsc_prefect_lsf import parsing, plugin
 
 DATA = Path(__file__).parent / "data"
 
@@ -23,9 +24,8 @@ def test_bsub_answer_gives_the_job_id(answer: str) -> None:
 
 
 @pytest.mark.parametrize("answer", ["", "Job not submitted.", "Job <abc> is submitted"])
-def test_bsub_answer_without_an_id_is_refused(answer: str) -> None:
-    with pytest.raises(ValueError, match="bsub printed no job id"):
-        parsing.parse_bsub(answer)
+def test_bsub_answer_without_an_id_gives_none(answer: str) -> None:
+    assert parsing.parse_bsub(answer) is None
 
 
 def test_the_poll_format_asks_for_the_fields_the_parser_reads() -> None:
@@ -83,26 +83,28 @@ def test_lines_that_are_not_rows_are_skipped() -> None:
     assert list(parsing.parse_bjobs(text)) == ["5104"]
 
 
-def test_unknown_ids_are_read_from_stderr() -> None:
+def test_unknown_ids_alone_are_an_answer_of_bjobs() -> None:
     stderr = "Job <987654321> is not found\nJob <5> is not found\n"
-    assert parsing.missing_ids(stderr) == {"987654321", "5"}
-    assert parsing.only_missing(stderr)
-    assert parsing.only_missing("No job found\n")
-    assert parsing.only_missing("No unfinished job found\n")
-    assert not parsing.only_missing(stderr + "Cannot connect to LSF. Please wait ...\n")
-    assert not parsing.only_missing("LSF is down. Please wait ...\n")
+    assert parsing.only_unknown_ids(stderr)
+    assert parsing.only_unknown_ids("No job found\n")
+    assert parsing.only_unknown_ids("No unfinished job found\n")
+    assert not parsing.only_unknown_ids(stderr + "Cannot connect to LSF. Please wait ...\n")
+    assert not parsing.only_unknown_ids("LSF is down. Please wait ...\n")
+    assert not parsing.only_unknown_ids("")  # a failure without a word is a failure
 
 
-def test_bkill_already_finished_and_unknown_are_not_problems() -> None:
+def test_bkill_already_finished_unknown_and_terminating_are_not_problems() -> None:
     stdout = "Job <5103> is being terminated\nJob <5101> is being terminated\n"
     stderr = ("Job <5104>: Job has already finished\nJob <987>: No matching job found\n"
               "Job <5105>: job has already finished\n")
-    assert parsing.bkill_problems(stdout, stderr) == []
+    answer = CommandResult(["bkill"], 255, stdout, stderr)
+    assert plugin.cancel_problems(answer) == []
     refused = "Job <5103>: User permission denied\n"
-    assert parsing.bkill_problems(stdout, stderr + refused) == [refused.strip()]
+    answer = CommandResult(["bkill"], 255, stdout, stderr + refused)
+    assert plugin.cancel_problems(answer) == [refused.strip()]
 
 
 def test_job_id_lookup_rows() -> None:
     assert parsing.parse_job_ids("5101\n5102\n\nJOBID\n") == ["5101", "5102"]
-    assert parsing.is_job_id("5101") and not parsing.is_job_id("5101[3]")
-    assert not parsing.is_job_id("5101.batch")
+    assert plugin.is_job_id("5101") and not plugin.is_job_id("5101[3]")
+    assert not plugin.is_job_id("5101.batch")

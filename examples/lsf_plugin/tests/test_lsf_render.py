@@ -11,7 +11,7 @@ from qcsc_prefect import ConfigurationError, ExecutionProfile, JobSpec
 from qcsc_prefect.shell import check_script_syntax
 
 from qcsc_prefect_lsf import LsfOptions, plugin
-from qcsc_prefect_lsf.render import render, report_name, run_limit
+from qcsc_prefect_lsf.render import report_name, run_limit
 
 TAG = "0a1b2c3d4e5f"  # conftest.TAG, the tag make_spec stamps
 MakeSpec = Callable[..., JobSpec]
@@ -25,7 +25,7 @@ def test_golden_script_for_a_two_node_mpi_job(tmp_path: Path,
         arguments=["input.dat"])
     job = make_spec(tmp_path, profile, script="dice.lsf", name="dice", project="chem",
                executable="/opt/dice/bin/Dice", options={"extra_directives": ["-M 4GB"]})
-    text = render(job)
+    text = plugin.render(job)
     # The directives and the redirection are this plugin's; the rest is core's shared body.
     assert text.startswith(f"""#!/bin/bash
 #BSUB -J dice
@@ -53,7 +53,7 @@ mpirun -n 8 /opt/dice/bin/Dice input.dat
 
 def test_single_slot_job_without_queue_project_or_limit(tmp_path: Path,
         make_spec: MakeSpec) -> None:
-    text = render(make_spec(tmp_path, queue=""))
+    text = plugin.render(make_spec(tmp_path, queue=""))
     directives = [line for line in text.splitlines() if line.startswith("#BSUB")]
     assert directives == ["#BSUB -J hello", f"#BSUB -Jd qcsc-prefect:{TAG}", "#BSUB -n 1",
                           f"#BSUB -o hello.{TAG}.report"]
@@ -61,14 +61,14 @@ def test_single_slot_job_without_queue_project_or_limit(tmp_path: Path,
 
 def test_nodes_without_mpiprocs_get_one_slot_per_node(tmp_path: Path,
         make_spec: MakeSpec) -> None:
-    text = render(make_spec(tmp_path, ExecutionProfile(command_key="x", num_nodes=3)))
+    text = plugin.render(make_spec(tmp_path, ExecutionProfile(command_key="x", num_nodes=3)))
     assert "#BSUB -n 3\n#BSUB -R \"span[ptile=1]\"\n" in text
 
 
 def test_hold_adds_the_hold_directive(tmp_path: Path,
         make_spec: MakeSpec) -> None:
-    assert "\n#BSUB -H\n" in render(make_spec(tmp_path, options={"hold": True}))
-    assert "#BSUB -H" not in render(make_spec(tmp_path))
+    assert "\n#BSUB -H\n" in plugin.render(make_spec(tmp_path, options={"hold": True}))
+    assert "#BSUB -H" not in plugin.render(make_spec(tmp_path))
 
 
 @pytest.mark.parametrize(("seconds", "limit"), [
@@ -84,13 +84,13 @@ def test_the_report_file_name_falls_back_for_odd_script_names(tmp_path: Path,
     for odd in ("my job.lsf", "100%.lsf", "it's.lsf", 'q"uote.lsf'):
         job = make_spec(tmp_path, script=odd)
         assert report_name(job) == f"lsf-report.{TAG}"
-        check_script_syntax(render(job))
+        check_script_syntax(plugin.render(job))
 
 
 def test_a_tag_that_cannot_be_a_directive_is_refused(tmp_path: Path,
         make_spec: MakeSpec) -> None:
     with pytest.raises(ConfigurationError, match="tag: 'a b'"):
-        render(make_spec(tmp_path, tag="a b"))
+        plugin.render(make_spec(tmp_path, tag="a b"))
 
 
 def test_rendered_script_runs_as_plain_bash_and_writes_the_job_files(
@@ -103,7 +103,7 @@ def test_rendered_script_runs_as_plain_bash_and_writes_the_job_files(
                                      *hostile],
         environments={"WHERE": "ran in"}, pre_commands=["cd /"])
     job = make_spec(work, profile, script="odd job.lsf", executable="bash")
-    text = render(job)
+    text = plugin.render(job)
     check_script_syntax(text)
     job.script_path.write_text(text)
     proc = subprocess.run(["bash", str(job.script_path)], cwd="/", capture_output=True,
@@ -130,7 +130,7 @@ def test_options_default_and_unknown_options_are_refused_by_name() -> None:
     "-R rusage[mem=2000]"])
 def test_extra_directives_pass_through(tmp_path: Path, make_spec: MakeSpec,
                                       directive: str) -> None:
-    text = render(make_spec(tmp_path, options={"extra_directives": [f"  {directive} "]}))
+    text = plugin.render(make_spec(tmp_path, options={"extra_directives": [f"  {directive} "]}))
     assert f"\n#BSUB {directive}\n" in text
 
 

@@ -1,22 +1,15 @@
-"""Rendering LSF batch scripts: the template variables of a :class:`~qcsc_prefect.JobSpec`.
+"""Directive values of the LSF script (``templates/batch.lsf.j2``), built from a JobSpec.
 
-The template (``templates/batch.lsf.j2``) starts with ``#BSUB`` directives, redirects the
-script's stdout and stderr to the job's files, then imports the body every plugin shares
-(``job_body.sh.j2``: cd, modules, pre_commands, environment, launch).
+A ``#BSUB`` line is read by bsub, not by the shell, so its values are not shell-quoted:
+only what core checked (job name, queue, project), numbers, and names built from safe
+characters go there.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from qcsc_prefect import ConfigurationError, JobSpec
-from qcsc_prefect.templating import launch_command, render_template
-
-from .options import as_lsf_options
-
-PACKAGE = "qcsc_prefect_lsf"
-TEMPLATE = "batch.lsf.j2"
 
 #: Prefix of the job description (``bsub -Jd``) that stamps a job with its submission tag.
 TAG_PREFIX = "qcsc-prefect:"
@@ -57,33 +50,3 @@ def report_name(job: JobSpec) -> str:
     """
     stem = job.stdout_path.name.removesuffix(".out")
     return f"{stem}.report" if _PLAIN.match(stem) else f"lsf-report.{job.tag}"
-
-
-def template_kwargs(job: JobSpec) -> dict[str, Any]:
-    """The variables ``batch.lsf.j2`` renders ``job`` with.
-
-    Raises:
-        ConfigurationError: If the job's tag cannot be written as a directive.
-    """
-    opts = as_lsf_options(job.options)
-    profile = job.profile
-    spans_nodes = profile.num_nodes > 1 or profile.mpiprocs is not None
-    return {
-        "job": job,
-        "launch": launch_command(profile, job.executable),
-        "job_name": job.job_name,
-        "description": tag_description(job.tag),
-        "queue": job.queue,
-        "project": job.project,
-        "slots": profile.total_processes,
-        "ptile": (profile.mpiprocs or 1) if spans_nodes else None,
-        "run_limit": run_limit(profile.walltime_seconds) if profile.walltime_seconds else None,
-        "report": report_name(job),
-        "hold": opts.hold,
-        "extra_directives": list(opts.extra_directives),
-    }
-
-
-def render(job: JobSpec) -> str:
-    """Render ``job``'s batch script (the ``render`` hook; pure)."""
-    return render_template(PACKAGE, TEMPLATE, **template_kwargs(job))
