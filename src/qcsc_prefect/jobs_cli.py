@@ -71,7 +71,7 @@ def collect(dirs: Iterable[Path]) -> list[Entry]:
             entry.state = "NOT SUBMITTED" if r.finished else "SUBMITTING?"
         elif r.target not in registry.schedulers:
             entry.state = f"target {r.target!r} not installed"
-        elif r.target == "local" and r.host != here:
+        elif registry.schedulers[r.target].host_bound and r.host != here:
             entry.state = f"on host {r.host}"
         else:
             groups[(r.target, json.dumps(r.options, sort_keys=True))].append(entry)

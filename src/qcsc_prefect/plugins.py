@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -21,15 +22,33 @@ from .errors import ConfigurationError, SubmitError, UnknownTargetError
 from .jobs import JobSpec, JobStatus
 from .scheduler import SchedulerInfo
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 
-#: Distributions that provide the schedulers the project knows about.
+
+#: The targets the project publishes as separate distributions (``known_targets.toml``).
+_KNOWN_TARGETS: dict[str, dict[str, str]] = tomllib.loads(
+    Path(__file__).with_name("known_targets.toml").read_text())
+
+#: target -> distribution, named in the error when such a target is not installed.
 KNOWN_DISTRIBUTIONS: dict[str, str] = {
-    "local": "qcsc-prefect",
-    "slurm": "qcsc-prefect-slurm",
-    "miyabi": "qcsc-prefect-miyabi",
-    "fugaku": "qcsc-prefect-fugaku",
-}
+    name: entry["distribution"] for name, entry in _KNOWN_TARGETS.items()}
+
+#: Their script suffixes, replaced by ``build_scheduler_script_filename`` even when the
+#: target that uses one is not installed.
+KNOWN_SCRIPT_SUFFIXES: frozenset[str] = frozenset(
+    entry["script_suffix"] for entry in _KNOWN_TARGETS.values())
+
+
+def install_hint(target: str) -> str:
+    """``"pip install <distribution>"`` for a target the project publishes, else ``""``."""
+    distribution = KNOWN_DISTRIBUTIONS.get(target)
+    return f"pip install {distribution}" if distribution else ""
+
 
 #: Core modules that implement hooks and are always registered.
 _CORE_PLUGINS = ("qcsc_prefect.blocks",)
@@ -103,17 +122,15 @@ class Registry:
             return self.schedulers[target]
         except KeyError:
             installed = ", ".join(sorted(self.schedulers)) or "(none)"
-            hint = ""
-            if target in KNOWN_DISTRIBUTIONS:
-                hint = f"; install it with: pip install {KNOWN_DISTRIBUTIONS[target]}"
+            hint = install_hint(target)
             raise UnknownTargetError(
-                f"hpc_target {target!r} is not installed (installed targets: {installed}){hint}"
+                f"hpc_target {target!r} is not installed (installed targets: {installed})"
+                + (f"; install it with: {hint}" if hint else "")
             ) from None
 
     def known_suffixes(self) -> set[str]:
-        """Script suffixes of installed and well-known schedulers."""
-        return {info.script_suffix for info in self.schedulers.values()} | {
-            ".pbs", ".pjm", ".slurm", ".sh"}
+        """Script suffixes of installed schedulers and of the project's known targets."""
+        return {info.script_suffix for info in self.schedulers.values()} | KNOWN_SCRIPT_SUFFIXES
 
     def block_types(self) -> list[type[Any]]:
         """Every Prefect Block type contributed by core and plugins, without duplicates."""

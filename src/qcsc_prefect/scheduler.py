@@ -80,6 +80,9 @@ class SchedulerInfo:
         unknown_grace_seconds: How long a job may be missing from every status view before
             core gives up on it (scheduler lag after submission, purged history).
         result_type: :class:`JobResult` subclass returned for this target.
+        host_bound: Whether its jobs exist only on the host that submitted them (their ids
+            mean nothing elsewhere, like the ``local`` target's): ``qcsc-prefect jobs``
+            then reports another host's records as such instead of asking the scheduler.
     """
 
     name: str
@@ -94,6 +97,7 @@ class SchedulerInfo:
     result_type: type[JobResult] = JobResult
     distribution: str = field(default="", compare=False)
     version: str = field(default="", compare=False)
+    host_bound: bool = False
 
     def validate_options(self, raw: Mapping[str, Any] | BaseModel | None,
                          *, where: str = "target_options") -> TargetOptions:

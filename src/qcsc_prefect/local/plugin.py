@@ -54,6 +54,7 @@ class LocalScheduler(SchedulerPlugin):
         options_model=LocalOptions,
         description="this machine: detached process groups, no queue",
         unknown_grace_seconds=5.0,
+        host_bound=True,
     )
 
     def render(self, job: JobSpec) -> str:

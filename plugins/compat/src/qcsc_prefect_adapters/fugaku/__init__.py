@@ -1,0 +1,1 @@
+"""The original's ``qcsc_prefect_adapters.fugaku`` package (qcsc-prefect-compat)."""

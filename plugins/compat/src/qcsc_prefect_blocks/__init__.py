@@ -1,0 +1,1 @@
+"""The original's ``qcsc_prefect_blocks`` package (qcsc-prefect-compat)."""

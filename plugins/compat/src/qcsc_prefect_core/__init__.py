@@ -1,0 +1,1 @@
+"""The original's ``qcsc_prefect_core`` package (qcsc-prefect-compat)."""
