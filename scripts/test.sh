@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything and run the whole test suite: lint, types, core tests, plugin tests.
-# As root on Debian it also starts the local Slurm cluster the Slurm plugin is tested on;
-# elsewhere those tests skip and say how to enable them.
+# As root on Debian it also starts the local Slurm cluster and a real OpenPBS server that the
+# Slurm and PBS plugins are tested on; elsewhere those tests skip and say how to enable them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -24,6 +24,18 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 else
     echo "== not starting local Slurm (needs root on Debian)"
     need "the local Slurm cluster"
+fi
+
+# A real OpenPBS server (built from its vendored source, cached by source hash; run in a
+# network namespace of its own, see plugins/pbs/scripts/README.md). The PBS plugin's tests
+# put its client wrappers on PATH themselves (`local-pbs.sh env`), only while they run.
+pbs=plugins/pbs/scripts/local-pbs.sh
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== starting the local OpenPBS server ($pbs up)"
+    bash "$pbs" up || need "the local OpenPBS server"
+else
+    echo "== not starting OpenPBS (needs root on Debian)"
+    need "the local OpenPBS server"
 fi
 
 # The real Dice solver, built from its source (cached by source hash: instant when built).
