@@ -17,6 +17,7 @@ Schedulers are plugins (entry-point group ``qcsc_prefect``); see :mod:`qcsc_pref
 for the hooks and :mod:`qcsc_prefect.scheduler` for the plugin kit.
 """
 
+from .batch import BatchOptions, BatchScheduler
 from .blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
 from .errors import (
     CancelError,
@@ -41,6 +42,7 @@ from .executor import (
     run_job_from_blocks,
     run_job_from_blocks_sync,
 )
+from .fanout import run_jobs_from_blocks
 from .hookspecs import hookimpl
 from .jobs import JobResult, JobSpec, JobState, JobStatus, exit_status_of
 from .lifecycle import plan_job, render_job, run_job, wait_for_job, write_script_file
@@ -52,6 +54,8 @@ from .scheduler import SchedulerInfo, SchedulerPlugin, TargetOptions
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchOptions",
+    "BatchScheduler",
     "CancelError",
     "CommandBlock",
     "CommandTimeoutError",
@@ -89,6 +93,7 @@ __all__ = [
     "run_job",
     "run_job_from_blocks",
     "run_job_from_blocks_sync",
+    "run_jobs_from_blocks",
     "wait_for_job",
     "write_script_file",
 ]

@@ -56,7 +56,7 @@ from pydantic import Field, field_validator
 
 from . import validation as check
 from .errors import CancelError, CommandTimeoutError, SchedulerCommandError, SubmitError
-from .jobs import JobSpec, JobStatus
+from .jobs import JobSpec, JobState, JobStatus
 from .scheduler import SchedulerPlugin, TargetOptions
 from .shell import CommandResult, run_command
 from .templating import launch_command, render_template
@@ -78,11 +78,12 @@ class BatchOptions(TargetOptions):
             that timed out may still have queued the job: core looks it up by its tag.
     """
 
-    hold: bool = Field(False, description="Submit held; the job waits until released.")
+    hold: bool = Field(default=False,
+                       description="Submit held; the job waits until released.")
     extra_directives: list[str] = Field(
         default_factory=list, description="Raw scheduler directives, one option each.")
     command_timeout: float = Field(
-        60.0, gt=0, description="Seconds before a scheduler command is abandoned.")
+        default=60.0, gt=0, description="Seconds before a scheduler command is abandoned.")
 
     @classmethod
     def check_directive(cls, raw: str) -> str:
@@ -120,11 +121,15 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
             the scheduler certainly did not queue the job.
         transient: Fragments of a command's output worth retrying an idempotent command
             for (a daemon restarting, a connection refused).
-        already_gone: Fragments of a cancel command's output that only say the job has
-            already ended or is unknown.
+        already_gone: Fragments of a cancel command's output (case-insensitive) that
+            only say the job has already ended or is unknown.
+        unknown_id: Fragments of a status command's output (case-insensitive) that only say
+            an id is unknown: :meth:`ask` takes such a failure as an answer.
+        states: The scheduler's state words and what they mean to core (:meth:`state`).
         submit_via_stdin: Feed the script to the submit command's standard input
             (``bsub < script``) instead of naming it.
         cache_size: How many finished jobs' final statuses are kept.
+        retry_delay: Seconds before the first retry of a transient failure (doubling).
     """
 
     package: ClassVar[str]
@@ -133,12 +138,16 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
     refusals: ClassVar[tuple[str, ...]] = ()
     transient: ClassVar[tuple[str, ...]] = ()
     already_gone: ClassVar[tuple[str, ...]] = ()
+    unknown_id: ClassVar[tuple[str, ...]] = ()
+    states: ClassVar[Mapping[str, JobState]] = {}
     submit_via_stdin: ClassVar[bool] = False
     cache_size: ClassVar[int] = 10_000
+    retry_delay: ClassVar[float] = 1.0
 
     def __init__(self) -> None:
         self._finals: OrderedDict[str, JobStatus] = OrderedDict()
         self._lock = threading.Lock()
+        self._unknown_states: set[str] = set()
 
     # -- what a scheduler supplies ----------------------------------------------------------
 
@@ -173,8 +182,13 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
     # -- choices a scheduler may refine -----------------------------------------------------
 
     def settled(self, status: JobStatus) -> bool:
-        """Whether a status is the job's last word, to be cached (default: terminal)."""
-        return status.state.is_terminal
+        """Whether a status is the job's last word, to be cached.
+
+        Default: a terminal state that does not linger in the queue. A scheduler whose exit
+        code can arrive after its final state overrides this, so that the end is not
+        cached before its code. A cached end also hides a later requeue of the same id.
+        """
+        return status.state.is_terminal and not status.lingers
 
     def succeeded(self, result: CommandResult) -> bool:
         """Whether a command succeeded (default: exit code 0)."""
@@ -195,7 +209,7 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         lines = [line.strip() for line in (result.stderr + "\n" + result.stdout).splitlines()
                  if line.strip()]
         problems = [line for line in lines
-                    if not any(gone in line for gone in self.already_gone)]
+                    if not any(gone.lower() in line.lower() for gone in self.already_gone)]
         return problems or ([] if lines else [f"exit code {result.returncode}, no message"])
 
     # -- the shared mechanics -----------------------------------------------------------------
@@ -203,6 +217,22 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
     def options(self, raw: Any) -> OptionsT:
         """``raw`` as this scheduler's options model (validated once, then passed as is)."""
         return cast(OptionsT, self.info.validate_options(raw))
+
+    def state(self, word: str) -> JobState:
+        """Map a state word through :attr:`states` (case-insensitive).
+
+        A word the table lacks (a newer scheduler version's) is ``UNKNOWN``, never an end,
+        with a warning once per word.
+        """
+        key = word.strip().upper()
+        state = self.states.get(key) or self.states.get(word.strip())
+        if state is not None:
+            return state
+        if key not in self._unknown_states:
+            self._unknown_states.add(key)
+            logger.warning("unknown %s job state %r; treating it as UNKNOWN", self.info.name,
+                           word)
+        return JobState.UNKNOWN
 
     def is_job_id(self, value: str) -> bool:
         """True if ``value`` looks like one of this scheduler's job ids."""
@@ -231,7 +261,7 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         """
         result = run_command(argv, timeout=opts.command_timeout, check=False, cwd=cwd,
                              input=input, retries=2 if retry else 0,
-                             retry_if=self.is_transient)
+                             retry_delay=self.retry_delay, retry_if=self.is_transient)
         if result.returncode == -1:
             raise CommandTimeoutError(
                 f"{' '.join(result.argv[:2])} did not answer within command_timeout="
@@ -247,11 +277,30 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
             f"{result.returncode}: {message}",
             argv=result.argv, returncode=result.returncode, stderr=result.stderr)
 
-    def checked(self, result: CommandResult) -> CommandResult:
+    def checked(self, result: CommandResult, what: str = "") -> CommandResult:
         """``result`` if it :meth:`succeeded`; else raise :meth:`failed`."""
         if not self.succeeded(result):
-            raise self.failed(result)
+            raise self.failed(result, what)
         return result
+
+    def ask(self, argv: Sequence[str], opts: OptionsT, what: str = "") -> CommandResult:
+        """Run a status command; a failure that only names unknown ids is an answer.
+
+        Returns:
+            The result (its stdout holds what the scheduler knows).
+
+        Raises:
+            CommandTimeoutError: If the command did not answer in time.
+            SchedulerCommandError: If it failed for another reason.
+        """
+        result = self.run(argv, opts)
+        if self.succeeded(result):
+            return result
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        if lines and all(any(f.lower() in line.lower() for f in self.unknown_id)
+                         for line in lines):
+            return result
+        raise self.failed(result, what)
 
     def forget(self) -> None:
         """Drop the cached final statuses (a test, or a server that was reset)."""
