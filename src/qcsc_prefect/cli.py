@@ -176,6 +176,29 @@ def blocks_migrate(
     raise typer.Exit(report.exit_code)
 
 
+worker_app = typer.Typer(help="The qcsc-prefect Prefect worker: flow runs as scheduler jobs.",
+                         no_args_is_help=True)
+app.add_typer(worker_app, name="worker")
+
+
+@worker_app.command("start")
+def worker_start(
+    pool: Annotated[str, typer.Argument(help="Work pool (type qcsc-prefect) to poll.")],
+    name: Annotated[str | None, typer.Option(help="Worker name shown in the UI.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        help="Most flow runs this worker runs at once.")] = None,
+) -> None:
+    """Start a worker for POOL (same as `prefect worker start --pool POOL --type qcsc-prefect`)."""
+    from .worker import QcscPrefectWorker  # imports Prefect's worker machinery
+
+    async def start() -> None:
+        worker = QcscPrefectWorker(work_pool_name=pool, name=name, limit=limit,
+                                   create_pool_if_not_found=False)
+        await worker.start()
+
+    run_sync(start())
+
+
 def main() -> None:
     """Console-script entry point: errors become one readable line and exit status 2."""
     try:
