@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from qcsc_prefect.errors import SchedulerCommandError
 from qcsc_prefect.jobs import JobState, JobStatus
-from qcsc_prefect.poller import PollFailure, StatusPoller
+from qcsc_prefect.poller import SOON_GAP, PollFailure, StatusPoller, Watch
 
 
 class Scheduler:
@@ -142,3 +142,52 @@ async def test_thread_stops_when_nobody_waits() -> None:
     await wait_final(poller, "a", 0.02)
     await asyncio.sleep(0.1)
     assert not any(t.name == "qcsc-prefect-poller-t" for t in threading.enumerate())
+
+
+async def next_status(watch: Watch) -> JobStatus | None:
+    """The next poll result that is not a failure."""
+    while True:
+        item = await asyncio.wait_for(watch.next(), 30)
+        if not isinstance(item, PollFailure):
+            return item
+
+
+async def test_poll_soon_asks_soon_not_at_the_interval() -> None:
+    sched = Scheduler()
+    sched.states["a"] = JobState.RUNNING
+    poller = StatusPoller("t", sched.poll)
+    watch = poller.watch("a", 3600)
+    try:
+        poller.poll_soon(["a"])  # e.g. just cancelled: how is it now?
+        first = await next_status(watch)
+        sched.states["a"] = JobState.CANCELLED
+        poller.poll_soon(["a"])  # not ended yet: ask again
+        second = await next_status(watch)
+    finally:
+        poller.unwatch(watch)
+    assert first is not None and first.state is JobState.RUNNING
+    assert second is not None and second.state is JobState.CANCELLED
+    assert [ids for _, ids in sched.calls] == [("a",), ("a",)]
+    assert sched.calls[1][0] - sched.calls[0][0] >= 0.9 * SOON_GAP  # polite: one per gap
+
+
+async def test_poll_soon_is_batched_and_polite() -> None:
+    sched = Scheduler()
+    sched.states.update(a=JobState.RUNNING, b=JobState.RUNNING)
+    poller = StatusPoller("t", sched.poll, min_interval=1.0)
+    watches = [poller.watch("a", 3600), poller.watch("b", 3600)]
+    try:
+        poller.poll_soon(["a"])
+        poller.poll_soon(["b", "ghost"])  # nobody waits on "ghost": not asked about
+        await next_status(watches[0])
+        for _ in range(20):  # a waiter asking in a tight loop does not make calls faster
+            poller.poll_soon(["a"])
+            await asyncio.sleep(0.1)
+        await next_status(watches[0])
+    finally:
+        for watch in watches:
+            poller.unwatch(watch)
+    assert sched.calls[0][1] == ("a", "b"), sched.calls  # one call for both
+    assert all("ghost" not in ids for _, ids in sched.calls)
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(sched.calls)]
+    assert gaps and min(gaps) >= 0.95  # the target's floor holds (1 s > SOON_GAP)

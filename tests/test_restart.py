@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 import sys
 import textwrap
@@ -24,6 +25,11 @@ from qcsc_prefect.testing import HookRecorder, flow_run_log_text
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
+def until(go: Path, then: str) -> str:
+    """A snippet that waits for the file ``go`` (the test says when), then runs ``then``."""
+    return f"until [ -e {shlex.quote(str(go))} ]; do sleep 0.1; done; {then}"
+
+
 def job(work_dir: Path, snippet: str, **kwargs: Any) -> Any:
     return run_job(target="local", work_dir=work_dir, script_filename="job.sh",
                    exec_profile=ExecutionProfile(command_key="bash", arguments=["-c", snippet]),
@@ -33,6 +39,7 @@ def job(work_dir: Path, snippet: str, **kwargs: Any) -> Any:
 async def test_a_flow_retry_joins_the_job_its_failed_attempt_submitted(
         tmp_path: Path, hook_recorder: HookRecorder) -> None:
     attempts: list[int] = []
+    go = tmp_path / "GO"  # the job ends once the retry has joined its wait, however slow
 
     @flow(retries=1, retry_delay_seconds=0)
     async def retried() -> tuple[JobResult, str]:
@@ -42,8 +49,9 @@ async def test_a_flow_retry_joins_the_job_its_failed_attempt_submitted(
             await asyncio.sleep(0.5)
             if len(attempts) == 1:
                 raise RuntimeError("a sibling failed after the job was submitted")
+            go.touch()
 
-        result, _ = await asyncio.gather(job(tmp_path, "sleep 2; echo once"), sibling())
+        result, _ = await asyncio.gather(job(tmp_path, until(go, "echo once")), sibling())
         return result, str(get_run_context().flow_run.id)  # type: ignore[union-attr]
 
     result, run_id = await retried()
@@ -57,6 +65,8 @@ async def test_a_flow_retry_joins_the_job_its_failed_attempt_submitted(
 
 async def test_a_new_flow_run_reattaches_to_the_job_a_killed_run_left_running(
         tmp_path: Path, hook_recorder: HookRecorder, prefect_api: str) -> None:
+    go = tmp_path / "GO"  # the job ends once the new run has reattached, however slow
+    snippet = until(go, "echo done")
     child_code = textwrap.dedent(f"""
         import asyncio
         from pathlib import Path
@@ -68,7 +78,7 @@ async def test_a_new_flow_run_reattaches_to_the_job_a_killed_run_left_running(
             await run_job(target="local", work_dir=Path({str(tmp_path)!r}),
                           script_filename="job.sh", executable="bash",
                           exec_profile=ExecutionProfile(command_key="bash",
-                                                        arguments=["-c", "sleep 4; echo done"]),
+                                                        arguments=["-c", {snippet!r}]),
                           watch_poll_interval=0.2)
         asyncio.run(first())
     """)
@@ -86,7 +96,15 @@ async def test_a_new_flow_run_reattaches_to_the_job_a_killed_run_left_running(
 
     @flow
     async def second() -> tuple[JobResult, str]:
-        result = await job(tmp_path, "sleep 4; echo done")
+        waiting = asyncio.ensure_future(job(tmp_path, snippet))
+        try:  # a reattaching run asks about the job once, then waits on it (more calls)
+            while not waiting.done() and sum(record.job_id in c.job_ids
+                                             for c in hook_recorder.polls) < 2:
+                assert time.monotonic() < deadline, "the new run never waited on the job"
+                await asyncio.sleep(0.05)
+        finally:
+            go.touch()
+        result = await waiting
         return result, str(get_run_context().flow_run.id)  # type: ignore[union-attr]
 
     result, run_id = await second()

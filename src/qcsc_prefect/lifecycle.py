@@ -4,11 +4,17 @@ render -> ``bash -n`` -> write script -> record -> submit -> wait (shared poller
 completion markers, live logs) -> result -> artifacts (published in the background).
 On top of that it guarantees:
 
-* no job is left behind: a timeout cancels the job, confirms it, and raises
-  :class:`JobTimeoutError`; task cancellation or any error while waiting cancels the job
-  and re-raises; cancellation during submission waits for the job id and cancels that job;
+* no job is left behind: a timeout cancels the job, confirms the end at once (asking the
+  shared poller now, not at the next interval: a killed job writes no completion marker),
+  and raises :class:`JobTimeoutError`; task cancellation or any error while waiting
+  cancels the job and re-raises; cancellation during submission waits for the job id and
+  cancels that job;
 * no job runs twice: a retry of the same flow run finds the submission record and
   reattaches to the job instead of submitting again (see :mod:`qcsc_prefect.records`);
+  a submission whose answer is lost (the submit hook raised
+  :class:`~qcsc_prefect.errors.SchedulerCommandError`, not a refusal) is looked up by
+  its tag at once: the job found is followed, and when none is found the record stays
+  open, so running the flow again looks again before it submits;
 * nothing is silently lost: an unknown job is given a grace period, then reported lost.
 """
 
@@ -55,7 +61,7 @@ from .markers import (
     remove_marker,
 )
 from .plugins import Registry, get_registry
-from .poller import PollFailure, shared_poller
+from .poller import PollFailure, StatusPoller, shared_poller
 from .profile import ExecutionProfile
 from .records import SubmissionRecord, load_record, record_path, save_record, utcnow
 from .scheduler import SchedulerInfo
@@ -292,7 +298,11 @@ async def run_job(
 
     Raises:
         ConfigurationError: For bad input, before anything is submitted.
-        SubmitError: If the scheduler refuses the job.
+        SubmitError: If the scheduler refused the job (its record is closed); or if its
+            answer to the submission was lost (a timeout, an unexplained exit code) and
+            no single job carrying the submission's tag was found at once: the job may be
+            queued, so its record stays open and running the flow again looks it up by
+            its tag before submitting again.
         JobTimeoutError: If ``timeout_seconds`` passed; the job has been cancelled.
         JobLostError: If the scheduler stopped reporting the job.
         PollError: If the status command failed for longer than ``outage_budget_seconds``;
@@ -503,33 +513,31 @@ async def _submit(planned: PlannedJob, rec_file: Path, run_key: str, registry: R
         queue=spec.queue, project=spec.project, job_name=spec.job_name)
     save_record(rec_file, record)
     _prepare_markers(spec.work_dir)
-    submit = asyncio.ensure_future(asyncio.to_thread(registry.submit, spec, spec.script_path))
+    submit = asyncio.ensure_future(asyncio.to_thread(_submit_or_look_up, registry, spec))
     try:
-        job_id = await asyncio.shield(submit)
+        answer = await asyncio.shield(submit)
     except asyncio.CancelledError:
         # Cancelled while the scheduler may be accepting the job: wait for its answer,
         # then cancel that job, so nothing is left running.
         try:
-            job_id = await submit
+            answer = await submit
         except Exception:
             _finish_record(rec_file, record, "SUBMIT_FAILED")
             raise asyncio.CancelledError() from None
+        if isinstance(answer, _LostAnswer) and answer.job_id is None:
+            log.warning("cancelled while submitting %s, and %s", spec.script_path.name,
+                        answer.explain(spec, rec_file))
+            raise
+        job_id = answer if isinstance(answer, str) else _recovered(answer, spec, rec_file, log)
         record.job_id, record.submitted_at = job_id, utcnow()
         save_record(rec_file, record)
         if await _cancel(registry, spec.target, spec.options, job_id, log):
             _finish_record(rec_file, record, "CANCELLED")
         raise
-    except SchedulerCommandError as exc:
-        if exc.returncode == -1:  # timed out: the scheduler may have queued it anyway
-            raise SubmitError(
-                f"{spec.target} did not answer the submission of {spec.script_path} in time; "
-                f"the job may be queued. Running the flow again looks it up by its tag "
-                f"{spec.tag!r} before submitting again. ({exc})") from exc
-        _finish_record(rec_file, record, "SUBMIT_FAILED")
-        raise SubmitError(f"{spec.target} refused {spec.script_path}: {exc}") from exc
     except BaseException:
         _finish_record(rec_file, record, "SUBMIT_FAILED")
         raise
+    job_id = answer if isinstance(answer, str) else _recovered(answer, spec, rec_file, log)
     record.job_id, record.submitted_at = job_id, utcnow()
     save_record(rec_file, record)
     links = link_latest_output(spec)
@@ -539,6 +547,76 @@ async def _submit(planned: PlannedJob, rec_file: Path, run_key: str, registry: R
              job_id, f" ({where})" if where else "", spec.stdout_path,
              f" (latest run: {links[0]})" if links else "")
     return _Submission(spec, job_id, record, rec_file, script_text)
+
+
+@dataclass(frozen=True)
+class _LostAnswer:
+    """A submit command that failed without a refusal, and what its tag turned up.
+
+    Attributes:
+        error: The submit hook's error (a timeout, an unexplained exit code, a lost answer).
+        found: The ids of the jobs carrying the submission's tag; ``None`` when the target
+            cannot look jobs up by tag or the lookup failed.
+        failure: Why the lookup failed; ``""`` when it answered.
+    """
+
+    error: SchedulerCommandError
+    found: list[str] | None
+    failure: str = ""
+
+    @property
+    def job_id(self) -> str | None:
+        """The job the submission queued after all, when exactly one carries its tag."""
+        return self.found[0] if self.found is not None and len(self.found) == 1 else None
+
+    def explain(self, spec: JobSpec, rec_file: Path) -> str:
+        """What happened and what to do, for a lost answer with no single job found."""
+        lost = (f"the answer of {spec.target} to the submission of {spec.script_path} was "
+                f"lost ({self.error}); the job may be queued")
+        if self.found:
+            return (f"{lost}, and {len(self.found)} jobs carry its tag {spec.tag!r}: "
+                    f"{', '.join(self.found)}. Check them and cancel the ones not wanted; "
+                    f"running the flow again follows job {self.found[0]} (the record "
+                    f"{rec_file} is kept).")
+        if self.found is None and not self.failure:
+            return (f"{lost}, and {spec.target} jobs cannot be looked up by tag. Check the "
+                    f"queue for a job with the tag {spec.tag!r}, then delete {rec_file} to "
+                    "submit again.")
+        looked = f"looking it up by its tag failed too ({self.failure})" if self.failure \
+            else f"no job with its tag {spec.tag!r} was found just after"
+        return (f"{lost}: {looked}. Running the flow again looks it up by its tag "
+                f"{spec.tag!r} before submitting again (the record {rec_file} is kept).")
+
+
+def _submit_or_look_up(registry: Registry, spec: JobSpec) -> str | _LostAnswer:
+    """Submit (blocking); when the answer is not a refusal, look the job up by its tag.
+
+    A :class:`SubmitError` (a definite refusal) and any other error propagate.
+    """
+    try:
+        return registry.submit(spec, spec.script_path)
+    except SchedulerCommandError as exc:
+        try:
+            found = registry.find_jobs(spec.target, spec.tag, spec.options)
+        except Exception as lookup:
+            return _LostAnswer(exc, None, f"{type(lookup).__name__}: {lookup}")
+        return _LostAnswer(exc, found)
+
+
+def _recovered(answer: _LostAnswer, spec: JobSpec, rec_file: Path, log: Logger) -> str:
+    """The job a submission with a lost answer queued after all, found by its tag.
+
+    Raises:
+        SubmitError: If not exactly one job carries the tag. The record is left open, so
+            running the flow again looks for the job again before it submits.
+    """
+    if answer.job_id is None:
+        raise SubmitError(answer.explain(spec, rec_file)) from answer.error
+    log.warning("the answer of %s to the submission of %s was lost (%s), but the job was "
+                "queued: %s job %s carries its tag %s; following it as if the submission "
+                "had answered", spec.target, spec.script_path.name, answer.error, spec.target,
+                answer.job_id, spec.tag)
+    return answer.job_id
 
 
 _prepared: set[Path] = set()
@@ -665,7 +743,8 @@ async def wait_for_job(
 
     The job is polled together with every other job of the same target that this process
     waits on. While waiting, new lines of ``log_files`` go to the run log. When
-    ``timeout_seconds`` passes the job is cancelled, the cancel is confirmed, and
+    ``timeout_seconds`` passes the job is cancelled, the cancel is confirmed (the job is
+    polled at once and then with backoff, not only at the next interval), and
     :class:`JobTimeoutError` is raised; when the waiting task is cancelled or the job is
     lost, the job is cancelled and the error re-raised. No job is left running behind a
     caller that stopped waiting, with one deliberate exception: losing sight of a job is
@@ -707,9 +786,10 @@ async def wait_for_job(
     follower = LogFollower(log, dict(log_files or {}), prefix=f"{target} job {job_id} ")
     poller = shared_poller(target, opts, registry.poll, min_interval=info.min_poll_interval)
 
-    def watching() -> Any:
+    def watching(*, confirming: bool = False) -> Any:
         return _watch_until_final(poller, job_id, watch_poll_interval, info, follower, log,
-                                  outage_budget_seconds, marker, settings)
+                                  outage_budget_seconds, marker, settings,
+                                  confirming=confirming)
 
     try:
         final = await asyncio.wait_for(watching(), timeout_seconds)
@@ -719,9 +799,12 @@ async def wait_for_job(
         state = "CANCEL_FAILED"
         if await _cancel(registry, target, opts, job_id, log):
             state = "CANCEL_REQUESTED"
+            # A killed job writes no completion marker: ask at once (and again, backing
+            # off) instead of waiting for the next interval poll.
             confirm = max(3 * watch_poll_interval, 10.0)
             with contextlib.suppress(asyncio.TimeoutError, JobLostError):
-                state = (await asyncio.wait_for(watching(), confirm)).state.value
+                state = (await asyncio.wait_for(watching(confirming=True), confirm)
+                         ).state.value
             if on_cancel:
                 on_cancel(state)
         follower.pump(final=True)
@@ -762,11 +845,21 @@ async def wait_for_job(
 HELD_REMINDER_SECONDS = 600.0
 
 
-async def _watch_until_final(poller: Any, job_id: str, interval: float, info: SchedulerInfo,
-                             follower: LogFollower, log: Logger, outage_budget: float,
-                             marker: Path | None = None,
-                             markers: MarkerSettings | None = None) -> JobStatus:
+#: Seconds between the status calls that confirm a cancel: the first at once, then after
+#: 0.5, 1, 2, 4 s..., at most this many seconds apart (schedulers take a moment to show
+#: a killed job as ended).
+CONFIRM_FIRST_GAP = 0.5
+CONFIRM_MAX_GAP = 8.0
+
+
+async def _watch_until_final(poller: StatusPoller, job_id: str, interval: float,
+                             info: SchedulerInfo, follower: LogFollower, log: Logger,
+                             outage_budget: float, marker: Path | None = None,
+                             markers: MarkerSettings | None = None, *,
+                             confirming: bool = False) -> JobStatus:
+    """Watch ``job_id`` until a final status; ``confirming``: ask for it now, with backoff."""
     watch = poller.watch(job_id, interval, marker=marker, markers=markers)
+    asking = asyncio.ensure_future(_ask_until_ended(poller, job_id)) if confirming else None
     unknown_since: float | None = None
     outage_since: float | None = None
     last_state: JobState | None = None
@@ -814,7 +907,18 @@ async def _watch_until_final(poller: Any, job_id: str, interval: float, info: Sc
             if state.is_terminal:
                 return status
     finally:
+        if asking is not None:
+            asking.cancel()
         poller.unwatch(watch)
+
+
+async def _ask_until_ended(poller: StatusPoller, job_id: str) -> None:
+    """Ask the poller about ``job_id`` now and again with backoff; cancelled by the watcher."""
+    gap = CONFIRM_FIRST_GAP
+    while True:
+        poller.poll_soon([job_id])
+        await asyncio.sleep(gap)
+        gap = min(2 * gap, CONFIRM_MAX_GAP)
 
 
 async def _cancel(registry: Registry, target: str, options: Any, job_id: str,

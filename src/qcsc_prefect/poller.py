@@ -20,6 +20,11 @@ yet is asked about again with backoff, in the same batched calls; once ``confirm
 passed and the scheduler has answered since (a status outage is waited out as always),
 the marker's own exit status is taken. The interval poll of every job goes on as a safety
 net for jobs that never write a marker.
+
+A waiter that must know an end soon (a cancelled job writes no marker) asks for it with
+:meth:`StatusPoller.poll_soon`: those jobs are asked about in the next call, batched with
+whatever else is due, at most one such call per :data:`SOON_GAP` (never below the
+target's ``min_poll_interval``, stretched by the backoff during a status outage).
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ from .markers import MarkerEnd, MarkerSettings, list_markers, read_marker
 logger = logging.getLogger("qcsc_prefect.poller")
 
 PollFunction = Callable[[Sequence[str]], Mapping[str, JobStatus]]
+
+#: Fewest seconds between a call made for :meth:`StatusPoller.poll_soon` and the call
+#: before it (or the target's ``min_poll_interval``, if larger).
+SOON_GAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,7 @@ class StatusPoller:
         self._watches: list[Watch] = []
         self._thread: threading.Thread | None = None
         self._ended: dict[str, _Ended] = {}
+        self._soon: set[str] = set()
 
     def watch(self, job_id: str, interval: float, *, marker: Path | None = None,
               markers: MarkerSettings | None = None) -> Watch:
@@ -147,6 +157,21 @@ class StatusPoller:
                 self._ended.pop(watch.job_id, None)
             self._cond.notify_all()
 
+    def poll_soon(self, job_ids: Iterable[str]) -> None:
+        """Ask the scheduler about ``job_ids`` soon, not at the next interval.
+
+        For a waiter that must learn an end quickly, such as the end of a job it just
+        cancelled (a killed job writes no completion marker). The jobs are asked about in
+        the next call, together with whatever else is due, and the answer reaches their
+        watches as usual. Politeness holds: no such call sooner than :data:`SOON_GAP`
+        (or the target's ``min_poll_interval``, if larger) after the previous call, that
+        gap stretched by the backoff while the status command fails. Ids nobody watches
+        are ignored; a waiter that wants another look asks again.
+        """
+        with self._cond:
+            self._soon.update(job_ids)
+            self._cond.notify_all()
+
     @property
     def active_job_ids(self) -> list[str]:
         with self._cond:
@@ -163,8 +188,10 @@ class StatusPoller:
                 if not self._watches:
                     self._thread = None
                     self._ended.clear()
+                    self._soon.clear()
                     return
                 now = time.monotonic()
+                self._soon &= {w.job_id for w in self._watches}
                 base = max(self._min_interval, min(w.interval for w in self._watches))
                 marked = [w for w in self._watches
                           if w.markers is not None and w.job_id not in self._ended]
@@ -180,7 +207,9 @@ class StatusPoller:
                     if pending else float("inf")
                 next_give_up = min((e.deadline for e in pending.values() if e.answered),
                                    default=float("inf"))
-                wake = min(next_full, next_scan, next_confirm, next_give_up)
+                next_soon = last_call + max(self._min_interval, SOON_GAP) * backoff \
+                    if self._soon else float("inf")
+                wake = min(next_full, next_scan, next_confirm, next_give_up, next_soon)
                 if wake > now:
                     self._cond.wait(wake - now)
                     continue
@@ -193,7 +222,8 @@ class StatusPoller:
                     continue
                 full = now >= next_full
                 job_ids = sorted({w.job_id for w in self._watches}) if full \
-                    else sorted(pending)
+                    else sorted({*pending, *self._soon})
+                self._soon.difference_update(job_ids)
                 watches = [w for w in self._watches if w.job_id in set(job_ids)]
                 last_call = time.monotonic()
                 if full:

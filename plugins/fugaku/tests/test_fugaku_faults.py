@@ -24,8 +24,19 @@ class TestFugakuFaults(FaultMatrix):
             finally:
                 pjm_cluster.clear_faults("pjstat")
 
+        @contextlib.contextmanager
+        def pjsub_queues_then_fails() -> Iterator[None]:
+            # The connection drops after PJM queued the job: no "submitted" line, exit 1.
+            pjm_cluster.inject("pjsub", accept_then_fail=1, rc=1,
+                               stderr="pjsub: connection to the PJM server was lost\n")
+            try:
+                yield
+                assert pjm_cluster.pending_faults("pjsub") == [], "pjsub was never called"
+            finally:
+                pjm_cluster.clear_faults("pjsub")
+
+        # The default command_timeout (60 s): no case depends on pjsub answering quickly.
         return FaultTarget(
             ContractTarget(target="fugaku", work_dir=tmp_path / "work", queue="small",
-                           project="ra000000", options={"command_timeout": 2.0},
-                           poll_interval=0.5, finish_timeout=120),
-            hang_status=hang_pjstat)
+                           project="ra000000", poll_interval=0.5, finish_timeout=120),
+            hang_status=hang_pjstat, ambiguous_submit=pjsub_queues_then_fails)

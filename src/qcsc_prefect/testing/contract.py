@@ -367,6 +367,10 @@ class SchedulerContract:
             self, contract_target: ContractTarget, hook_recorder: HookRecorder) -> None:
         """A process killed while waiting leaves a record; the rerun waits on the same job."""
         t = contract_target
+        # The job ends when the test says so (once the rerun has reattached), not after a
+        # fixed sleep that a loaded machine could outlast before the rerun starts.
+        go = t.work_dir / "GO-reattach"
+        snippet = f"until [ -e {shlex.quote(str(go))} ]; do sleep 0.1; done; echo survived"
         script = textwrap.dedent(f"""
             import asyncio
             from pathlib import Path
@@ -374,7 +378,7 @@ class SchedulerContract:
             t = ContractTarget(target={t.target!r}, work_dir=Path({str(t.work_dir)!r}),
                                options={dict(t.options)!r}, queue={t.queue!r},
                                project={t.project!r}, poll_interval={t.poll_interval!r})
-            asyncio.run(SchedulerContract().run(t, "sleep 4; echo survived", name="reattach"))
+            asyncio.run(SchedulerContract().run(t, {snippet!r}, name="reattach"))
         """)
         child = await asyncio.create_subprocess_exec(sys.executable, "-c", script,
                                                      start_new_session=True)
@@ -389,7 +393,15 @@ class SchedulerContract:
             await asyncio.sleep(0.1)
         os.killpg(child.pid, signal.SIGKILL)
         await child.wait()
-        result = await self.run(t, "sleep 4; echo survived", name="reattach")
+        rerun = asyncio.ensure_future(self.run(t, snippet, name="reattach"))
+        try:  # a reattaching run asks about the job once, then waits on it (more calls)
+            while not rerun.done() and sum(record.job_id in c.job_ids
+                                           for c in hook_recorder.polls) < 2:
+                assert time.monotonic() < deadline, "the rerun never waited on the job"
+                await asyncio.sleep(0.05)
+        finally:
+            go.touch()
+        result = await rerun
         assert result.job_id == record.job_id
         assert hook_recorder.submits == [], "the rerun submitted a second job"
         assert result.ok

@@ -41,7 +41,9 @@ signal are ``128 + signal``.
 Faults (``cluster.inject(command, ...)``): ``hang=<s>`` sleeps first; any other fault
 (``fail_next=N``, ``fail_rate=p``, ``rc``, ``stderr``) makes the call fail (exit code 255,
 ``Cannot connect to LSF. Please wait ...``); for ``bsub``, ``accept_then_fail=N`` queues
-each of the next N jobs and then fails. ``cluster.vanish(seq)`` makes LSF forget a job.
+each of the next N jobs and then fails (``rc``, ``stderr``), after printing the job's
+``Job <id> is submitted`` line unless ``print_id=False`` (the answer lost altogether).
+``cluster.vanish(seq)`` makes LSF forget a job.
 
 Standard library and the engine only: the commands start without importing Prefect.
 """
@@ -198,7 +200,8 @@ class FakeLSF:
             seq_env={"LSB_JOBID": "{seq}"},
             hold=hold_user or (begin_at is not None and begin_at > self.now), meta=meta)
         where = "default queue" if meta["default_queue"] else "queue"
-        print(f"Job <{seq}> is submitted to {where} <{queue}>.")
+        if not fault.get("accept_then_fail") or fault.get("print_id", True):
+            print(f"Job <{seq}> is submitted to {where} <{queue}>.")
         if fault.get("accept_then_fail"):
             sys.stderr.write(fault.get("stderr") or DOWN)
             return int(fault.get("rc", RC_ERROR))

@@ -284,6 +284,10 @@ class FakeCluster:
                 {k: v for k, v in self._faults().items() if k != command}
             jobdir.write_atomic(self.root / "faults.json", json.dumps(faults))
 
+    def pending_faults(self, command: str) -> list[dict[str, Any]]:
+        """The faults injected for ``command`` that are still to apply, oldest first."""
+        return [dict(entry) for entry in self._faults().get(command, [])]
+
     def take_fault(self, command: str) -> dict[str, Any] | None:
         """The fault to apply to this call of ``command``, or ``None`` (front-ends call it once).
 
