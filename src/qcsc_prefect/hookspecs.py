@@ -101,10 +101,16 @@ def qcsc_prefect_submit(job: JobSpec, script_path: Path) -> str | None:
     """Submit the script already written at ``script_path``; return the new job id.
 
     Return ``None`` if ``job.target`` is not yours. Raise
-    :class:`~qcsc_prefect.errors.SubmitError` when the scheduler refuses the job. Core has
-    recorded the submission (with ``job.tag``) before calling this hook, so a crash between
-    the scheduler accepting the job and this hook returning can be recovered through
-    :func:`qcsc_prefect_find_jobs`.
+    :class:`~qcsc_prefect.errors.SubmitError` only for a *definite* refusal (the job was
+    certainly not queued: an unknown queue, a bad resource request); core closes the
+    submission record. Raise :class:`~qcsc_prefect.errors.SchedulerCommandError` for any
+    other failure (a timeout, a lost answer, an exit code without a job id): core then
+    looks the job up at once with :func:`qcsc_prefect_find_jobs` and follows it if found,
+    else keeps the record open so the next run looks again. Core has recorded the
+    submission (with ``job.tag``) before calling this hook, so a crash between the
+    scheduler accepting the job and this hook returning is recovered the same way.
+    :class:`~qcsc_prefect.batch.BatchScheduler` makes this distinction from a plugin's
+    listed refusals.
 
     :param job: The job being submitted.
     :param script_path: The rendered script on disk.
