@@ -48,14 +48,14 @@ SC = "plugins/slurm/tests/test_slurm_cluster_dbd.py::TestSlurmContract::"
 
 MUTATIONS = [
     Mutation(
-        "sacct-per-job", "plugins/slurm/src/qcsc_prefect_slurm/commands.py",
-        "def _poll_sacct(ids: list[str], opts: SlurmOptions) -> dict[str, JobStatus]:\n",
-        "def _poll_sacct(ids: list[str], opts: SlurmOptions) -> dict[str, JobStatus]:\n"
-        "    if len(ids) > 1:\n"
-        "        out: dict[str, JobStatus] = {}\n"
-        "        for one in ids:\n"
-        "            out.update(_poll_sacct([one], opts))\n"
-        "        return out\n",
+        "sacct-per-job", "plugins/slurm/src/qcsc_prefect_slurm/plugin.py",
+        '        """sacct\'s statuses of ``ids``; ``None`` when squeue answers this round."""\n',
+        '        """sacct\'s statuses of ``ids``; ``None`` when squeue answers this round."""\n'
+        "        if len(ids) > 1:\n"
+        "            out: dict[str, JobStatus] = {}\n"
+        "            for one in ids:\n"
+        "                out.update(self._sacct([one], opts) or {})\n"
+        "            return out\n",
         (SC + "test_concurrent_jobs_share_one_poll_per_interval",),
         "the Slurm plugin runs one sacct per job"),
     Mutation(
@@ -89,17 +89,23 @@ MUTATIONS = [
         (LC + "test_cancellation_during_submission_cancels_the_job",),
         "no cancel when the task is cancelled during submission"),
     Mutation(
-        "no-scancel-retry", "plugins/slurm/src/qcsc_prefect_slurm/commands.py",
-        "retries=2, retry_if=lambda r: any(t in r.stderr for t in _TRANSIENT))",
-        "retries=0)",
+        "no-cancel-retry", "src/qcsc_prefect/batch.py",
+        "result = self.run(self.cancel_command(ids, opts), opts, retry=True)",
+        "result = self.run(self.cancel_command(ids, opts), opts, retry=False)",
         ("plugins/slurm/tests/test_slurm_commands.py::"
          "test_cancel_retries_a_controller_that_does_not_answer",),
-        "no retry of a failing scancel"),
+        "no retry of a failing cancel command (the batch base)"),
     Mutation(
-        "find-jobs-all-users", "plugins/slurm/src/qcsc_prefect_slurm/commands.py",
+        "find-jobs-all-users", "plugins/slurm/src/qcsc_prefect_slurm/plugin.py",
         'f"--user={os.getuid()}",', "",
         ("plugins/slurm/tests/test_slurm_commands.py::test_find_jobs_by_comment",),
         "find_jobs searches every user's jobs"),
+    Mutation(
+        "ambiguous-submit-resubmits", "src/qcsc_prefect/batch.py",
+        "        if self.is_refusal(result):\n            raise SubmitError(",
+        "        if True:\n            raise SubmitError(",
+        ("tests/test_batch_base.py",),
+        "every failed submission is taken as a refusal (the record closes; a retry resubmits)"),
     Mutation(
         "retry-forever", "src/qcsc_prefect/shell.py",
         "        if attempt < retries and transient:",
