@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from pathlib import Path
 
@@ -20,8 +19,15 @@ from qcsc_prefect_dice import (
     aregister_dice_block_types,
 )
 from qcsc_prefect_dice.block_utils import build_dice_blocks
-from qcsc_prefect_dice.launch import LOCK_FILE, STAMP_FILE, start_spacing_command
-from qcsc_prefect_dice.solver_job import gather_or_cancel, numbered
+from qcsc_prefect_dice.executable import REQUIRED_FIXES, dice_build_fixes, is_known_fixed
+from qcsc_prefect_dice.launch import (
+    LOCK_FILE,
+    STAMP_FILE,
+    is_start_spacing_line,
+    shm_suffix_value,
+    start_spacing_command,
+)
+from qcsc_prefect_dice.solver_job import numbered
 
 BASE = {"project": "", "queue": "", "root_dir": "runs", "dice_executable": "/opt/dice/Dice"}
 
@@ -79,6 +85,50 @@ def test_defaults_per_target(target: str, queue: str, project: str, launcher: st
     assert (solver.select_cutoff, solver.max_iter) == (5e-4, 10)  # the seed's SHCI defaults
 
 
+def fake_dice(directory: Path, *, fixes: str | None, marker: bool) -> Path:
+    """A file standing for a Dice binary: with the fixes string inside, or in a marker."""
+    directory.mkdir(parents=True, exist_ok=True)
+    binary = directory / "Dice"
+    inside = f"\0qcsc-prefect-dice-fixes: {fixes}\0" if fixes and not marker else ""
+    binary.write_text(f"#!/bin/sh\n# {inside}\nexit 0\n")
+    binary.chmod(0o755)
+    if fixes and marker:
+        (directory / "Dice.fixes").write_text(f"qcsc-prefect-dice-fixes: {fixes}\npatch: x\n")
+    return binary
+
+
+@pytest.mark.parametrize(("fixes", "marker", "spaced"), [
+    ("shm-suffix-v1 mpi-finalize-v1", True, False),
+    ("shm-suffix-v1 mpi-finalize-v1", False, False),   # a copied binary: the string inside
+    ("shm-suffix-v1", True, True),                      # not every fix
+    (None, False, True),                                # a site's own build
+])
+def test_start_spacing_auto_follows_the_build(tmp_path: Path, fixes: str | None, marker: bool,
+                                              spaced: bool) -> None:
+    binary = fake_dice(tmp_path / "bin", fixes=fixes, marker=marker)
+    assert is_known_fixed(binary) is not spaced
+    _, profile = build_dice_blocks(**{**BASE, "dice_executable": str(binary)},
+                                   hpc_target="local")["execution_profile_block_name"]
+    assert profile.pre_commands == ([] if not spaced else [start_spacing_command(3)])
+    _, forced = build_dice_blocks(**{**BASE, "dice_executable": str(binary)},
+                                  hpc_target="local", start_spacing=2
+                                  )["execution_profile_block_name"]
+    assert forced.pre_commands == [start_spacing_command(2)]
+
+
+def test_build_fixes_say_where_they_were_read(tmp_path: Path) -> None:
+    marked = fake_dice(tmp_path / "a", fixes="shm-suffix-v1 mpi-finalize-v1", marker=True)
+    assert dice_build_fixes(marked) == (REQUIRED_FIXES, str(marked) + ".fixes")
+    link = tmp_path / "link"
+    link.symlink_to(marked)  # the cache's bin/Dice is a symlink: the marker is the target's
+    assert dice_build_fixes(link)[0] == REQUIRED_FIXES
+    plain = fake_dice(tmp_path / "b", fixes=None, marker=False)
+    assert dice_build_fixes(plain) == (frozenset(), f"neither Dice.fixes beside {plain} nor "
+                                                    "the fixes string inside it")
+    assert "not on this machine's" in dice_build_fixes("no-such-dice-binary")[1]
+    assert "not readable" in dice_build_fixes(tmp_path / "missing" / "Dice")[1]
+
+
 def test_dice_starts_on_a_node_are_spaced_apart(tmp_path: Path) -> None:
     _, profile = build_dice_blocks(**BASE, hpc_target="local",
                                    pre_commands=["echo mine"])["execution_profile_block_name"]
@@ -96,6 +146,35 @@ def test_dice_starts_on_a_node_are_spaced_apart(tmp_path: Path) -> None:
     (tmp_path / "stamp").write_text("not a number\n")  # a damaged stamp: no wait, rewritten
     subprocess.run(["bash", str(script)], check=True, timeout=30)
     assert (tmp_path / "stamp").read_text().strip().isdigit()
+    assert is_start_spacing_line(line) and not is_start_spacing_line("sleep 3")
+
+
+def test_each_job_gets_its_own_shm_suffix(tmp_path: Path) -> None:
+    one, other = shm_suffix_value(tmp_path / "a"), shm_suffix_value(tmp_path / "b")
+    assert one != other and one == shm_suffix_value(tmp_path / "a")  # stable: reattach works
+    assert one.endswith("_${RANDOM}")  # and differs per run of the same job script
+    out = subprocess.run(["bash", "-c", f'echo "{one}"; echo "{one}"'], capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out[0] != out[1] and out[0].startswith(one.split("$")[0])
+
+
+@pytest.mark.parametrize(("environments", "expected"), [
+    ({}, "{bin}:$LD_LIBRARY_PATH"),
+    ({"LD_LIBRARY_PATH": "/opt/boost/lib"}, "/opt/boost/lib"),   # the user's wins
+])
+def test_fugaku_puts_the_binary_folder_on_ld_library_path(
+        tmp_path: Path, environments: dict[str, str], expected: str) -> None:
+    if not installed("fugaku"):
+        pytest.skip("the fugaku plugin is not installed")
+    binary = fake_dice(tmp_path / "dice" / "bin", fixes=None, marker=False)
+    blocks = build_dice_blocks(**{**BASE, "queue": "small", "project": "ra000000",
+                                  "dice_executable": str(binary)},
+                               hpc_target="fugaku", environments=environments)
+    _, profile = blocks["execution_profile_block_name"]
+    assert profile.environments["LD_LIBRARY_PATH"] == expected.format(bin=binary.parent)
+    _, local = build_dice_blocks(**{**BASE, "dice_executable": str(binary)},
+                                 hpc_target="local")["execution_profile_block_name"]
+    assert "LD_LIBRARY_PATH" not in local.environments  # Fugaku only
 
 
 def test_fugaku_arguments_become_fugaku_target_options() -> None:
@@ -149,32 +228,6 @@ def test_solver_block_fields_are_checked() -> None:
         DiceSHCISolverJob(root_dir="r", max_iter=0)
     with pytest.raises(ValidationError, match="Extra inputs"):
         DiceSHCISolverJob(root_dir="r", mode="fixed")  # type: ignore[call-arg]
-
-
-async def test_a_failing_job_cancels_its_siblings() -> None:
-    cancelled: list[str] = []
-
-    async def job(name: str, fail_after: float | None) -> str:
-        try:
-            await asyncio.sleep(fail_after if fail_after is not None else 60)
-        except asyncio.CancelledError:
-            cancelled.append(name)
-            raise
-        if fail_after is not None:
-            raise RuntimeError(f"{name} failed")
-        return name
-
-    with pytest.raises(RuntimeError, match="b failed"):
-        await gather_or_cancel([job("a", None), job("b", 0.05), job("c", None)])
-    assert sorted(cancelled) == ["a", "c"]  # cancelled and awaited before the error is raised
-
-
-async def test_gather_keeps_the_order() -> None:
-    async def job(name: str, delay: float) -> str:
-        await asyncio.sleep(delay)
-        return name
-
-    assert await gather_or_cancel([job("a", 0.05), job("b", 0.0)]) == ["a", "b"]
 
 
 def test_concurrent_jobs_get_numbered_script_names() -> None:

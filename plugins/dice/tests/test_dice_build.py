@@ -142,3 +142,66 @@ def test_the_real_build_is_cached(dice_executable: Path) -> None:
     assert "cached:" in proc.stderr, "the vendored source should be built before the tests"
     binary = Path(proc.stdout.strip().splitlines()[-1])
     assert os.access(binary, os.X_OK) and binary.name == "Dice"
+
+
+PATCH = BUILD_SCRIPT.parent / "dice-shm-finalize.patch"
+
+
+def vendored_tree(tmp_path: Path) -> Path:
+    if not VENDORED_SOURCE.exists():
+        pytest.skip(f"the vendored Dice source is not at {VENDORED_SOURCE}")
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-xzf", str(VENDORED_SOURCE), "-C", str(tmp_path)], check=True)
+    (tree,) = [p for p in tmp_path.iterdir() if (p / "SHCI" / "SHCI.cpp").is_file()]
+    return tree
+
+
+def test_the_patch_applies_to_the_vendored_source(tmp_path: Path) -> None:
+    tree = vendored_tree(tmp_path)
+    proc = subprocess.run(["patch", "-p1", "--forward", "--batch", "--dry-run"],
+                          stdin=PATCH.open(), cwd=tree, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SHCI/SHCIshm.cpp" in proc.stdout and "SHCI/SHCI.cpp" in proc.stdout
+
+
+def test_a_source_the_patch_fits_is_built_with_it(fake: tuple[Path, dict[str, str]],
+                                                  tmp_path: Path) -> None:
+    source, env = fake
+    tree = vendored_tree(tmp_path / "vendored")
+    for name in ("SHCI.cpp", "SHCIshm.cpp"):  # the files the patch changes, real
+        (source / "SHCI" / name).write_bytes((tree / "SHCI" / name).read_bytes())
+    before = (source / "SHCI" / "SHCIshm.cpp").read_bytes()
+    proc = run("--no-install", str(source), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "applied dice-shm-finalize.patch" in proc.stderr
+    binary = Path(proc.stdout.strip().splitlines()[-1])
+    fixes = (binary.parent / "Dice.fixes").read_text()
+    assert fixes.startswith("qcsc-prefect-dice-fixes: shm-suffix-v1 mpi-finalize-v1\n")
+    assert "patches: dice-shm-finalize.patch " in (binary.parent.parent / "source.txt").read_text()
+    assert (source / "SHCI" / "SHCIshm.cpp").read_bytes() == before  # the caller's tree as it was
+
+    plain = run("--no-install", "--no-patch", str(source), env=env)  # another cache entry
+    assert plain.returncode == 0, plain.stderr
+    unpatched = Path(plain.stdout.strip().splitlines()[-1])
+    assert unpatched != binary and not (unpatched.parent / "Dice.fixes").exists()
+
+
+def test_a_source_the_patch_does_not_fit_is_built_as_it_is(
+        fake: tuple[Path, dict[str, str]]) -> None:
+    source, env = fake
+    proc = run("--no-install", str(source), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING: dice-shm-finalize.patch does not apply to this source" in proc.stderr
+    assert "not known to be fixed" in proc.stderr
+    binary = Path(proc.stdout.strip().splitlines()[-1])
+    assert not (binary.parent / "Dice.fixes").exists()
+
+
+def test_the_real_build_carries_the_fixes(dice_executable: Path) -> None:
+    from qcsc_prefect_dice.executable import REQUIRED_FIXES, dice_build_fixes
+
+    fixes, source = dice_build_fixes(dice_executable)
+    assert fixes >= REQUIRED_FIXES, f"the Dice in use is not the fixed build ({source})"
+    assert b"qcsc-prefect-dice-fixes: shm-suffix-v1 mpi-finalize-v1" in \
+        dice_executable.read_bytes()

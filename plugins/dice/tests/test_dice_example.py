@@ -37,7 +37,7 @@ def check_output(stdout: str) -> None:
 def test_example_on_the_local_target(dice_executable: Path, prefect_api: str,
                                      tmp_path: Path) -> None:
     check_output(run_example(prefect_api, tmp_path))
-    assert len(list((tmp_path / "local").glob("job_*/dice_solver_*.sh"))) == 4
+    assert len(list((tmp_path / "local").glob("job_*/dice_solver.sh"))) == 4
 
 
 @pytest.mark.slurm
@@ -45,4 +45,4 @@ def test_example_on_the_local_target(dice_executable: Path, prefect_api: str,
 def test_example_on_the_local_slurm(dice_executable: Path, prefect_api: str,
                                     tmp_path: Path) -> None:
     check_output(run_example(prefect_api, tmp_path, "--hpc", "local-slurm"))
-    assert len(list((tmp_path / "local-slurm").glob("job_*/dice_solver_*.slurm"))) == 4
+    assert len(list((tmp_path / "local-slurm").glob("job_*/dice_solver.slurm"))) == 4

@@ -52,13 +52,16 @@ async def test_fixed_space_energies_equal_solve_sci(dice_blocks: Blocks, h2o: Mo
     assert len(results) == 3
     for pair, result in zip(subspaces, results, strict=True):
         assert_same_solution(result, solve_sci(pair, h2o.h1, h2o.h2, h2o.norb, h2o.nelec))
-    # one work dir and one script name per job; the three jobs ran at the same time
+    # one work dir per job, named after its inputs; the three jobs ran at the same time
     dirs = job_dirs(solver)
-    assert len(dirs) == 3
-    assert sorted(p.name for d in dirs for p in d.glob("dice_solver_*.sh")) == [
-        "dice_solver_0.sh", "dice_solver_1.sh", "dice_solver_2.sh"]
+    assert len(dirs) == 3 and all(len(d.name) == len("job_") + 20 for d in dirs)
+    assert [sorted(p.name for p in d.glob("dice_solver*.sh")) for d in dirs] == [
+        ["dice_solver.sh"]] * 3
     records = [json.loads(r.read_text()) for d in dirs for r in d.glob(".qcsc-prefect/*.json")]
     assert max(r["submitted_at"] for r in records) < min(r["finished_at"] for r in records)
+    # a fixed build: every job ended COMPLETED with exit status 0 under mpirun
+    assert [(r["result"]["state"], r["result"]["exit_status"]) for r in records] == [
+        ("COMPLETED", 0)] * 3
     # the FCIDUMP was written once and linked
     assert len({(d / "fcidump.txt").stat().st_ino for d in dirs}) == 1
 
@@ -175,8 +178,8 @@ async def test_truncated_outputs_of_a_real_run_are_errors(dice_blocks: Blocks,
                                return_sci_state=True)
     text = str(caught.value)
     assert f"Dice output dets.bin in work dir {work}: " in text and "truncated" in text
-    # Dice's own last lines: its two ranks' output interleaves, so "Error here" (Dice's
-    # sign-off) is not always among them; the file's real last line is.
+    # Dice's own last lines: its two ranks' output interleaves, so its sign-off is not
+    # always among them; the file's real last line is.
     log = work / "dice_solver.out"
     last = [line.rstrip() for line in log.read_text().splitlines() if line.strip()][-1]
     assert "Last lines of Dice's output (" in text and f"  | {last}\n" in f"{text}\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -56,9 +57,11 @@ def test_dice_is_a_drop_in_sci_solver(dice_blocks: Callable[..., Any], h2o: Mole
     dice, dice_energies = state.result()
     reference, reference_energies = _sqd(h2o, partial(solve_sci_batch))
     assert calls == [2, 2]  # every iteration sent both batches in one call
-    # inside a flow, each Dice job is a task run
-    assert sorted(asyncio.run(_task_run_names(state.state_details.flow_run_id))) == [
-        "dice-0", "dice-0", "dice-1", "dice-1"]
+    # inside a flow, each Dice job is a task run, named apart: batch index and inputs' hash
+    names = asyncio.run(_task_run_names(state.state_details.flow_run_id))
+    assert len(names) == 4 and len(set(names)) == 4
+    assert sorted(name[:7] for name in names) == ["dice-0-", "dice-0-", "dice-1-", "dice-1-"]
+    assert all(re.fullmatch(r"dice-[01]-[0-9a-f]{8}", name) for name in names)
     assert np.allclose(dice_energies, reference_energies, rtol=0, atol=1e-8)
     assert abs(dice.energy - reference.energy) < 1e-8
     assert dice.sci_state is not None

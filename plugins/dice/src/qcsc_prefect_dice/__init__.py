@@ -15,7 +15,10 @@ whatever target the HPC profile names (``local``, ``slurm``, ``miyabi``, ``fugak
     diagonalize_fermionic_hamiltonian(..., sci_solver=solver.solve_sci_batch,
                                       symmetrize_spin=True)
 
-Build Dice with ``plugins/dice/scripts/build-dice.sh SOURCE`` (see the README).
+Build Dice with ``plugins/dice/scripts/build-dice.sh SOURCE`` (see the README): it applies the
+project's fixes, so Dice jobs can start side by side on a node and end with exit status 0.
+A subspace's work dir is named after a hash of its inputs, so a retried or re-run flow
+submits no Dice job twice.
 """
 
 from .block_utils import (
@@ -24,8 +27,13 @@ from .block_utils import (
     create_dice_blocks,
     register_dice_block_types,
 )
-from .errors import DiceOutputError, DiceOutputFormatError, DiceOutputMissingError
-from .executable import find_dice_executable
+from .errors import (
+    DiceJobFailedError,
+    DiceOutputError,
+    DiceOutputFormatError,
+    DiceOutputMissingError,
+)
+from .executable import dice_build_fixes, find_dice_executable, is_known_fixed
 from .inputs import FIXED_SPACE, FIXED_SPACE_CUTOFF
 from .io_utils import make_job_work_dir, prep_dice_input_files, read_dice_output_files
 from .solver_job import DiceSHCISolverJob
@@ -33,6 +41,7 @@ from .solver_job import DiceSHCISolverJob
 __all__ = [
     "FIXED_SPACE",
     "FIXED_SPACE_CUTOFF",
+    "DiceJobFailedError",
     "DiceOutputError",
     "DiceOutputFormatError",
     "DiceOutputMissingError",
@@ -40,7 +49,9 @@ __all__ = [
     "acreate_dice_blocks",
     "aregister_dice_block_types",
     "create_dice_blocks",
+    "dice_build_fixes",
     "find_dice_executable",
+    "is_known_fixed",
     "make_job_work_dir",
     "prep_dice_input_files",
     "read_dice_output_files",

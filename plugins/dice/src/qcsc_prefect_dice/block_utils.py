@@ -19,6 +19,7 @@ from qcsc_prefect.plugins import get_registry
 from qcsc_prefect.profile import Launcher
 from qcsc_prefect.validation import explain
 
+from .executable import is_known_fixed
 from .launch import DEFAULT_START_SPACING, start_spacing_command
 from .solver_job import DiceSHCISolverJob
 
@@ -35,6 +36,11 @@ FUGAKU_ARGUMENTS = ("gfscache", "spack_modules", "mpi_options_for_pjm", "pjm_res
 #: ``create_dice_blocks`` arguments copied to the solver block as they are.
 SOLVER_SETTINGS = ("select_cutoff", "davidson_tol", "energy_tol", "max_iter", "return_sci_state",
                    "symmetrize_spin", "timeout_seconds", "watch_poll_interval")
+
+#: Targets whose Dice build keeps its shared libraries (Boost) beside the binary: the
+#: binary's folder is put on ``LD_LIBRARY_PATH`` unless the caller sets it (the original's
+#: Fugaku behaviour).
+LIBRARIES_BESIDE_BINARY = frozenset({"fugaku"})
 
 BLOCK_TYPES: tuple[type[Block], ...] = (CommandBlock, ExecutionProfileBlock, HPCProfileBlock,
                                         DiceSHCISolverJob)
@@ -105,7 +111,7 @@ def create_dice_blocks(
     symmetrize_spin: bool = False,
     timeout_seconds: float | None = 7200.0,
     watch_poll_interval: float = 5.0,
-    start_spacing: int | None = DEFAULT_START_SPACING,
+    start_spacing: int | Literal["auto"] | None = "auto",
 ) -> dict[str, str]:
     """Create the standard block set required to run DICE on qcsc-prefect.
 
@@ -146,6 +152,8 @@ def create_dice_blocks(
         mpi_options: Extra launcher options (e.g. ``["--oversubscribe"]``).
         pre_commands: Raw shell lines run before Dice.
         environments: Environment variables for the job (e.g. ``OMPI_ALLOW_RUN_AS_ROOT``).
+            On Fugaku, ``LD_LIBRARY_PATH`` gains the Dice binary's folder (where the Fugaku
+            build keeps its Boost libraries) unless ``environments`` sets it.
         script_filename: Job script name; default ``dice_solver`` with the target's suffix.
         metrics_artifact_key: Metrics artifact key; default ``<target>-dice-metrics``.
         select_cutoff: Dice's selection cutoff (``FIXED_SPACE_CUTOFF``: fixed space).
@@ -163,9 +171,12 @@ def create_dice_blocks(
         timeout_seconds: Cancel a Dice job still running after this long (``None``: wait).
         watch_poll_interval: Seconds between status polls of the Dice jobs.
         start_spacing: Seconds kept between Dice starts on one node (a first
-            ``pre_commands`` line, see :mod:`qcsc_prefect_dice.launch`): Dice names its
-            shared memory after the second it starts, so two runs starting in the same
-            second on a node corrupt each other. ``None`` adds no such line.
+            ``pre_commands`` line, see :mod:`qcsc_prefect_dice.launch`): an unfixed Dice
+            names its shared memory after the second it starts, so two runs starting in
+            the same second on a node corrupt each other. ``"auto"`` (default): no line
+            for a binary known to carry qcsc-prefect's fixes (``build-dice.sh`` builds
+            one), else ``3``. ``None`` adds no such line. At run time the solver drops the
+            line anyway when the binary is known fixed.
 
     Returns:
         The document names: ``command_block_name``, ``execution_profile_block_name``,
@@ -235,11 +246,18 @@ def _build(args: Mapping[str, Any]) -> dict[str, tuple[str, Block]]:
         executable = str(Path(executable).resolve())
     metrics_key = args["metrics_artifact_key"] or re.sub(
         r"[^a-z0-9]+", "-", f"{target}-dice-metrics".lower()).strip("-")
+    spacing_seconds = args["start_spacing"]
+    if spacing_seconds == "auto":
+        spacing_seconds = None if is_known_fixed(executable) else DEFAULT_START_SPACING
     try:
-        spacing = ([] if args["start_spacing"] is None
-                   else [start_spacing_command(args["start_spacing"])])
+        spacing = ([] if spacing_seconds is None
+                   else [start_spacing_command(spacing_seconds)])
     except ValueError as exc:
         raise ConfigurationError(f"{where}: start_spacing: {exc}") from None
+    environments = dict(args["environments"] or {})
+    if target in LIBRARIES_BESIDE_BINARY and "/" in executable \
+            and "LD_LIBRARY_PATH" not in environments:
+        environments["LD_LIBRARY_PATH"] = f"{Path(executable).parent}:$LD_LIBRARY_PATH"
     try:
         command = CommandBlock(command_name=args["command_name"],
                                executable_key=args["executable_key"],
@@ -252,7 +270,7 @@ def _build(args: Mapping[str, Any]) -> dict[str, tuple[str, Block]]:
             launcher=args["launcher"] or default_launcher(target, info.launchers),
             mpi_options=list(args["mpi_options"] or []), modules=list(args["modules"] or []),
             pre_commands=spacing + list(args["pre_commands"] or []),
-            environments=dict(args["environments"] or {}))
+            environments=environments)
         hpc = HPCProfileBlock(
             hpc_target=target, queue_cpu=args["queue"], queue_gpu=args["queue"],
             project_cpu=args["project"], project_gpu=args["project"],

@@ -1,10 +1,12 @@
 """Errors raised when Dice's output files cannot be used.
 
-Dice's exit status says little: under ``mpirun`` it exits 1 after a good run, and it exits 0
-without writing anything when it rejects its input. The plugin therefore judges a run by its
-output files, and every error names the work directory, the file and Dice's last output
-lines. Bad input (a subspace this Dice cannot represent, a bad setting) is a
-:class:`qcsc_prefect.errors.ConfigurationError`, raised before anything is submitted.
+An unfixed Dice's exit status says little: under ``mpirun`` it exits 1 after a good run. Any
+Dice exits 0 without writing anything when it rejects its input. The plugin therefore always
+judges a run by its output files, and every error names the work directory, the file and
+Dice's last output lines; a build with qcsc-prefect's fixes must also end its job
+``COMPLETED`` with exit status 0 (:class:`DiceJobFailedError`). Bad input (a subspace this
+Dice cannot represent, a bad setting) is a :class:`qcsc_prefect.errors.ConfigurationError`,
+raised before anything is submitted.
 """
 
 from __future__ import annotations
@@ -45,3 +47,12 @@ class DiceOutputMissingError(DiceOutputError, FileNotFoundError):
 
 class DiceOutputFormatError(DiceOutputError, ValueError):
     """An output file exists but is truncated, malformed or belongs to another problem."""
+
+
+class DiceJobFailedError(DiceOutputError):
+    """A Dice build known to carry qcsc-prefect's fixes ended its job without success.
+
+    Such a build ends a good run ``COMPLETED`` with exit status 0 under ``mpirun``; a job
+    that did not (killed, out of memory, a launcher error) is not used, even when its
+    output files look complete.
+    """

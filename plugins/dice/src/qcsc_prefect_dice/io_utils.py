@@ -8,11 +8,13 @@ them together the way a Dice job needs them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import numpy as np
@@ -39,6 +41,10 @@ FCIDUMP_FILE = "fcidump.txt"
 INPUT_FILE = "input.dat"
 ALPHA_DETS_FILE = "AlphaDets.bin"
 BETA_DETS_FILE = "BetaDets.bin"
+#: Written last by :func:`prep_keyed_inputs`: the work dir's inputs are complete (holds the key).
+INPUTS_DONE_FILE = ".qcsc-dice-inputs"
+#: Version of what :func:`dice_job_key` hashes (bump when the inputs' meaning changes).
+JOB_KEY_VERSION = "qcsc-prefect-dice job v1"
 
 
 def make_job_work_dir(base_work_dir: Path) -> Path:
@@ -60,6 +66,77 @@ def make_job_work_dir(base_work_dir: Path) -> Path:
     job_dir = base_work_dir / f"job_{timestamp}_{uuid4().hex[:8]}"
     job_dir.mkdir(parents=True, exist_ok=False)
     return job_dir.resolve()
+
+
+def dice_job_key(*, strings: np.ndarray, one_body_tensor: np.ndarray,
+                 two_body_tensor: np.ndarray, norb: int, nelec: tuple[int, int],
+                 input_dat: str, program: Sequence[object]) -> str:
+    """The identity of one Dice job: a hash of everything that decides its outputs.
+
+    Args:
+        strings: The subspace's strings as Dice gets them (sorted, unique: see
+            :func:`~qcsc_prefect_dice.subspace.closed_shell_strings`).
+        one_body_tensor: One-electron integrals (hashed as float64).
+        two_body_tensor: Two-electron integrals (hashed as float64, with their shape).
+        norb: Number of spatial orbitals.
+        nelec: ``(n_alpha, n_beta)``.
+        input_dat: The text of ``input.dat`` (every Dice setting).
+        program: What runs it: the target, the Dice executable, the block names.
+
+    Returns:
+        A 64-character hex digest; :func:`job_work_dir` names the work dir after it.
+    """
+    from qcsc_prefect.fanout import job_key
+
+    return job_key(JOB_KEY_VERSION,
+                   np.ascontiguousarray(np.asarray(strings, dtype=np.uint64)),
+                   np.ascontiguousarray(np.asarray(one_body_tensor, dtype=np.float64)),
+                   np.ascontiguousarray(np.asarray(two_body_tensor, dtype=np.float64)),
+                   int(norb), [int(nelec[0]), int(nelec[1])], input_dat, list(program))
+
+
+def job_work_dir(base_work_dir: Path, key: str) -> Path:
+    """The work directory of the Dice job with ``key``: ``base_work_dir/job_<key[:20]>``.
+
+    The same inputs give the same directory, so a retried or re-run flow finds the job's
+    submission record (core reattaches to a queued or running job) and its outputs.
+    Created if missing; absolute.
+    """
+    from qcsc_prefect.fanout import keyed_work_dir
+
+    return keyed_work_dir(base_work_dir, key)
+
+
+def inputs_complete(work_dir: Path, key: str) -> bool:
+    """True if :func:`prep_keyed_inputs` finished writing ``work_dir``'s inputs for ``key``."""
+    try:
+        return (Path(work_dir) / INPUTS_DONE_FILE).read_text().strip() == key
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def prep_keyed_inputs(*, work_dir: Path, key: str, **inputs: Any) -> bool:
+    """Write Dice's inputs into a keyed work dir once; ``False`` if they were there already.
+
+    Inputs of a job that may be queued or running are never rewritten: the work dir's
+    marker (:data:`INPUTS_DONE_FILE`, written last) says they are complete. Takes the
+    keyword arguments of :func:`prep_dice_input_files` besides ``work_dir``.
+    """
+    if inputs_complete(work_dir, key):
+        return False
+    done = Path(work_dir) / INPUTS_DONE_FILE
+    prep_dice_input_files(work_dir=work_dir, **inputs)
+    tmp = done.with_name(f"{done.name}.{os.getpid()}.tmp")
+    tmp.write_text(f"{key}\n")
+    os.replace(tmp, done)
+    return True
+
+
+def remove_outputs(work_dir: Path) -> None:
+    """Remove Dice's outputs from ``work_dir`` (before the job runs again)."""
+    for name in (DETS_FILE, ENERGY_FILE, SPIN_RDM1_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            (Path(work_dir) / name).unlink()
 
 
 def write_fcidump(path: Path, one_body_tensor: np.ndarray, two_body_tensor: np.ndarray,
