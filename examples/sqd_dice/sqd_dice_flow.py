@@ -75,9 +75,9 @@ def mpi_settings() -> dict[str, Any]:
     """Two Open MPI processes (more than this machine may have cores); as root, Open MPI
     also needs its run-as-root permission.
 
-    Dice ends its ranks without ``MPI_Finalize`` after a good run, so ``mpirun`` exits 1 and
-    the job is reported FAILED in the run log; the plugin judges the run by Dice's output
-    files.
+    The project's Dice build (``build-dice.sh``) finalizes MPI, so a good run ends with exit
+    status 0; with a Dice build of unknown origin (which may exit 1 under ``mpirun`` after a
+    good run) the plugin judges the run by Dice's output files instead.
     """
     environments = {}
     if os.geteuid() == 0:
