@@ -8,13 +8,12 @@ and every job still queued or running when the fixture ends is deleted.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from qcsc_prefect.testing.fakesched import pbs
-from qcsc_prefect_miyabi import commands
+from qcsc_prefect_miyabi import plugin
 
 #: Miyabi-like server settings: queue names, site history mode, a short queueing delay.
 MIYABI = {"server": "opbs", "site": "miyabi", "slots": 8, "queue_delay": 0.1,
@@ -32,11 +31,11 @@ def fake_pbs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pbs.FakePBS]:
     server = pbs.start(tmp_path_factory.mktemp("pbs"), **MIYABI)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PATH", server.path)
-        commands.reset_memory()
+        plugin.forget()
         try:
             yield server
         finally:
-            commands.reset_memory()
+            plugin.forget()
             _stop(server)
 
 
@@ -49,18 +48,12 @@ def other_pbs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     def start(**config: Any) -> pbs.FakePBS:
         server = pbs.start(tmp_path_factory.mktemp("pbs-other"), **{**MIYABI, **config})
         monkeypatch.setenv("PATH", server.path)
-        commands.reset_memory()
+        plugin.forget()
         started.append(server)
         return server
 
     yield start
-    commands.reset_memory()
+    plugin.forget()
     for server in started:
         _stop(server)
 
-
-def work_dir(base: Path) -> Path:
-    """A work dir whose name holds a blank and both quotes, as users' paths may."""
-    path = base / "run dir 'a' \"b\""
-    path.mkdir(parents=True, exist_ok=True)
-    return path

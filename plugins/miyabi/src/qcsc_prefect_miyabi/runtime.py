@@ -12,9 +12,9 @@ from pathlib import Path
 
 from qcsc_prefect.facades import SchedulerRuntime, SubmitResult
 
-from . import commands
 from .builder import TARGET
 from .options import MiyabiOptions
+from .plugin import plugin
 
 __all__ = ["MiyabiPBSRuntime", "SubmitResult"]
 
@@ -43,4 +43,4 @@ class MiyabiPBSRuntime(SchedulerRuntime):
 
     def submit_script(self, script_path: Path, cwd: Path | None) -> tuple[str, str]:
         """``qsub`` the script; returns the job id and qsub's stripped stdout."""
-        return commands.submit(script_path, cwd=cwd, options=self.options)
+        return plugin.submit_script(script_path, cwd=cwd, options=self.options)

@@ -1,0 +1,206 @@
+"""The ``pbs`` target: PBS Professional / OpenPBS through qsub, qstat, qdel and qselect.
+
+:class:`PbsScheduler` declares only what is PBS's own (the argv, the answers, the state
+map) over :class:`qcsc_prefect.batch.BatchScheduler`, which runs the commands, filters ids,
+caches final statuses and sorts refusals from lost answers. A site preset subclasses it and
+overrides class attributes (see ``qcsc_prefect_miyabi.plugin``).
+
+Job states come from one ``qstat -xf <ids>`` per poll (``history="x"``), or, in Miyabi's
+site mode (``"H"``), from ``qstat -f <ids>`` plus one ``qstat -fH`` for the ids that just
+answered "Job has finished". Per-id answers (exit 35, 153) are not failures.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from qcsc_prefect.batch import BatchScheduler
+from qcsc_prefect.errors import ConfigurationError
+from qcsc_prefect.jobs import JobSpec, JobStatus
+from qcsc_prefect.scheduler import SchedulerInfo
+
+from . import parsing
+from .options import PbsOptions
+
+logger = logging.getLogger("qcsc_prefect_pbs")
+Records = dict[str, dict[str, str]]
+#: What qstat says when it does not know ``-F json`` (an old server).
+_OPTION_REFUSED = ("illegal option", "invalid option", "unrecognized option", "usage:")
+
+
+class PbsScheduler(BatchScheduler[PbsOptions]):
+    """PBS Professional / OpenPBS. A site preset overrides these class attributes:
+
+    Attributes:
+        info: The target's name, options model (its defaults), requirements, result type.
+        refusals: qsub messages that mean the job was certainly not queued.
+        states: ``job_state`` letters of live jobs and their :class:`JobState`.
+        final: ``job_state`` letters of ended jobs (their state comes from ``Exit_status``).
+        lookup_limit: How many of the user's latest jobs a lookup by tag reads.
+    """
+
+    info = SchedulerInfo(
+        name="pbs", script_suffix=".pbs", options_model=PbsOptions,
+        description="PBS Professional / OpenPBS: qsub, qstat -xf (or -F json), qdel, qselect")
+    package, template = "qcsc_prefect_pbs", "batch.pbs.j2"
+    job_id_pattern = parsing.JOB_ID
+    refusals: ClassVar[tuple[str, ...]] = (
+        "Unknown queue", "Unauthorized Request", "Illegal attribute or resource value",
+        "Job exceeds queue resource limits", "Job violates queue", "Bad GID for job execution",
+        "Bad UID for job execution", "Unknown resource", "Undefined attribute", "Invalid Account",
+        "Access to queue is denied", "Queue is not enabled", "Access from host not allowed",
+        "Maximum number of jobs already in queue", "would exceed", "Invalid Job Dependency",
+        "qsub: illegal -", "directive error", "script file::", "usage: qsub")
+    transient = ("Request invalid for state of job",)
+    already_gone = ("Job has finished", "Unknown Job Id")
+    states, final = parsing.STATES, parsing.FINAL
+    lookup_limit = 1000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._json_refused = False
+        self._warned: set[str] = set()
+
+    def directives(self, job: JobSpec, opts: PbsOptions) -> dict[str, Any]:
+        """Queue, ``select``, walltime, group, PBS-safe name, quoted output paths, tag.
+
+        Raises:
+            ConfigurationError: If the job's paths or tag cannot be written as directives.
+        """
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", job.tag):
+            raise ConfigurationError(f"tag: {job.tag!r} must be letters, digits, '_' and '-'")
+        pbs_path(job.work_dir, field="work_dir")  # blame the work dir first, then the name
+        p = job.profile
+        select = [str(p.num_nodes), *(f"{key}={value}" for key, value in (
+            ("mpiprocs", p.mpiprocs), ("ompthreads", p.ompthreads)) if value)]
+        return {"login_shell": bool(p.modules), "job_name": pbs_job_name(job.job_name),
+                "queue": job.queue, "group_list": job.project, "select": ":".join(select),
+                "walltime": p.walltime, "direct_write": opts.direct_write,
+                "output": pbs_path(job.stdout_path, field="script_filename"),
+                "error": pbs_path(job.stderr_path, field="script_filename"),
+                "tag_variable": f"{parsing.TAG_VARIABLE}={job.tag}"}
+
+    def submit_command(self, script_path: Path, opts: PbsOptions) -> list[str]:
+        return ["qsub", str(script_path)]
+
+    def parse_submit(self, stdout: str) -> str | None:
+        return parsing.parse_qsub(stdout)
+
+    def cancel_command(self, job_ids: Sequence[str], opts: PbsOptions) -> list[str]:
+        return ["qdel", *job_ids]
+
+    def status(self, job_ids: Sequence[str], opts: PbsOptions) -> dict[str, JobStatus]:
+        """Statuses of the ids the server knows (see the module docstring for the calls)."""
+        return {job_id: parsing.status_from_record(job_id, attrs, self.states, self.final)
+                for job_id, attrs in self.records(job_ids, opts).items()}
+
+    def find(self, tag: str, opts: PbsOptions) -> list[str]:
+        """``qselect -x -u <user>``, then the latest :attr:`lookup_limit` jobs' records."""
+        listed = self.checked(self.run(["qselect", "-x", "-u", getpass.getuser()], opts))
+        ids = sorted(self.valid_ids(listed.stdout.split()), reverse=True,
+                     key=lambda job_id: int(parsing.job_sequence(job_id).split("[")[0]))
+        found = self.records(ids[:self.lookup_limit], opts)
+        return [job_id for job_id, attrs in found.items() if parsing.tag_of(attrs) == tag]
+
+    def records(self, job_ids: Sequence[str], opts: PbsOptions) -> Records:
+        """The attributes of every id the server knows, live or finished, by asked id.
+
+        Raises:
+            SchedulerCommandError: If qstat fails (or times out).
+        """
+        if not job_ids:
+            return {}
+        if opts.history == "x":
+            return self.qstat(["-x", "-f"], job_ids, opts)[0]
+        found, answers = self.qstat(["-f"], job_ids, opts)
+        finished = [job_id for job_id, kind in answers.items() if kind == "finished"]
+        if finished:
+            history = self.qstat(["-fH"], finished, opts)[0]
+            if not history:
+                self._warn_once("no-history", "qstat -fH printed no full records for finished "
+                                "jobs %s; this PBS server lacks Miyabi's -H history mode. Set "
+                                "target option history='x'.", ", ".join(finished))
+            found.update(history)
+        return found
+
+    def qstat(self, flags: list[str], ids: Sequence[str], opts: PbsOptions
+              ) -> tuple[Records, dict[str, str]]:
+        """One ``qstat``: the records and the per-id answers ("finished", ...) by asked id."""
+        use_json = opts.status_format == "json" and not self._json_refused
+        result = self.run(["qstat", *flags, *(["-F", "json"] if use_json else []), *ids], opts)
+        answers = parsing.parse_answers(result.stderr)
+        others = [a.line for a in answers if a.kind == "other"]
+        if result.returncode != 0 and (others or not answers):
+            if use_json and any(w in line.lower() for line in others for w in _OPTION_REFUSED):
+                return self._plain(" ".join(others), flags, ids, opts)
+            raise self.failed(result)
+        if others:  # exit 0 and a message: "PBS is not configured to maintain job history"
+            self._warn_once(f"said:{others[0]}", "qstat said: %s", " | ".join(others))
+        try:
+            printed = (parsing.parse_qstat_json(result.stdout) if use_json
+                       else parsing.parse_qstat_full(result.stdout))
+        except ValueError as exc:
+            return self._plain(f"its JSON could not be read ({exc})", flags, ids, opts)
+        said = {a.job_id: a.kind for a in answers if a.job_id}
+        mapping = parsing.match_ids([*printed, *said], ids)
+        if use_json and len(set(mapping.values())) < len(set(ids)):  # OpenPBS 23 prints only
+            return self._plain(  # the first of several jobs with -F json, and no error
+                f"it printed {len(printed)} of {len(set(ids))} jobs", flags, ids, opts)
+        return ({mapping[job_id]: attrs for job_id, attrs in printed.items() if job_id in mapping},
+                {mapping[job_id]: kind for job_id, kind in said.items() if job_id in mapping})
+
+    def _plain(self, why: str, flags: list[str], ids: Sequence[str], opts: PbsOptions
+               ) -> tuple[Records, dict[str, str]]:
+        self._json_refused = True
+        self._warn_once("json", "qstat -F json is not usable on this server (%s); reading the "
+                        "plain qstat -f format from now on", why)
+        return self.qstat(flags, ids, opts)
+
+    def _warn_once(self, key: str, message: str, *args: Any) -> None:
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        logger.warning(message, *args)
+
+    def forget(self) -> None:
+        """Drop the cached final statuses and what was learned about the server."""
+        super().forget()
+        with self._lock:
+            self._json_refused = False
+            self._warned.clear()
+
+
+def pbs_job_name(name: str) -> str:
+    """``name`` as a PBS job name (``#PBS -N``): at most 236 characters of ``A-Z a-z 0-9
+    _ . + -`` (others become ``_``), starting with a letter (else prefixed ``job_``)."""
+    safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", name) or "job"
+    return (safe if safe[0].isalpha() else f"job_{safe}")[:236]
+
+
+def pbs_path(path: Path, *, field: str) -> str:
+    """``path`` as a ``#PBS -o``/``-e`` value: double-quoted (a ``"`` written ``'"'``), as
+    qsub splits a directive into words like a shell without expansions.
+
+    Raises:
+        ConfigurationError: Naming ``field`` if the path is not absolute printable ASCII
+            without ``\\`` and ``$`` of at most 1024 characters.
+    """
+    text = str(path)
+    bad = next((c for c in text if not (c.isascii() and c.isprintable()) or c in "\\$"), None)
+    if bad is not None:
+        raise ConfigurationError(
+            f"{field}: {text!r} contains {bad!r}, which PBS cannot hold in #PBS -o/-e "
+            f"(printable ASCII without '\\' and '$' only); choose a {field} without it")
+    if not text.startswith("/") or len(text) > 1024:
+        raise ConfigurationError(f"{field}: {text!r} must be an absolute path of at most 1024 "
+                                 "characters for #PBS -o/-e; choose a shorter work_dir")
+    return '"' + text.replace('"', '"\'"\'"') + '"'
+
+
+plugin = PbsScheduler()
