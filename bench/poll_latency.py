@@ -3,6 +3,7 @@
     .venv/bin/python bench/poll_latency.py --target slurm --jobs 10 100 1000
     .venv/bin/python bench/poll_latency.py --target miyabi --jobs 10 100 1000   # fake PBS
     .venv/bin/python bench/poll_latency.py --target fugaku --jobs 10 100 1000   # fake PJM
+    .venv/bin/python bench/poll_latency.py --target pbs --jobs 10 100   # the real OpenPBS
 
 For each N, one run (one flow run, one scheduler) submits N jobs through ``run_job``
 (completion markers, safety-net interval ``--safety``, default 60 s), then N more jobs
@@ -24,6 +25,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -133,6 +135,20 @@ def target_for(name: str, root: Path, slots: int) -> Iterator[Target]:
     if name == "slurm":
         yield Target("slurm", queue="debug")
         return
+    if name == "pbs":  # the real OpenPBS of plugins/pbs/scripts/local-pbs.sh (up first)
+        script = Path(__file__).resolve().parents[1] / "plugins/pbs/scripts/local-pbs.sh"
+        shown = subprocess.run(["bash", "-c", 'eval "$(bash "$1" env)" && env -0', "env",
+                                str(script)], capture_output=True, text=True, check=True)
+        env = dict(item.split("=", 1) for item in shown.stdout.split("\0") if "=" in item)
+        saved = dict(os.environ)
+        os.environ.update({k: v for k, v in env.items()
+                           if k == "PATH" or k.startswith(("PBS_", "QCSC_PBS"))})
+        try:
+            yield Target("pbs", queue="workq")
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return
     from qcsc_prefect.testing.fakesched import pbs, pjm
     from qcsc_prefect.testing.fakesched.engine import FakeCluster, install_commands
 
@@ -211,7 +227,7 @@ async def one_run(args: argparse.Namespace, n: int) -> list[dict[str, Any]]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--target", default="slurm", choices=["slurm", "miyabi", "fugaku"])
+    parser.add_argument("--target", default="slurm", choices=["slurm", "pbs", "miyabi", "fugaku"])
     parser.add_argument("--jobs", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--safety", type=float, default=60.0)
     parser.add_argument("--baseline-interval", type=float, default=10.0)
