@@ -244,6 +244,18 @@ def test_the_cache_is_bounded_and_forgotten_on_request(tiny: Tiny) -> None:
     assert argv_tails(calls) == [["1", "3", "5", "7", "9"], ["1", "3"], ["9"]]
 
 
+def test_a_new_submission_drops_the_cached_end_of_an_earlier_job_with_its_id(
+        tiny: Tiny, tmp_path: Path) -> None:
+    # A server whose ids start again (a test server, ids that wrapped) hands out an id whose
+    # earlier job's end is cached: the new job must be asked about, not taken as ended.
+    command(tiny, "stat", STAT)
+    with counted() as calls:
+        tiny.poll(["1"], None)
+        assert submit(tiny, tmp_path, "echo 'job 1'")[0] == "1"
+        tiny.poll(["1"], None)
+    assert argv_tails(calls)[0] == ["1"] and argv_tails(calls)[-1] == ["1"]
+
+
 # -- cancelling -----------------------------------------------------------------------------
 
 

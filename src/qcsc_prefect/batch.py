@@ -33,7 +33,9 @@ What the base does for every scheduler:
   its tag before it decides anything. A job id printed beside an error is taken: a
   scheduler that printed an id has queued the job.
 * **Polling** answers ids whose end it already reported from a bounded cache, so a
-  finished job is read once, and asks :meth:`status` only for the rest.
+  finished job is read once, and asks :meth:`status` only for the rest. A submission that
+  returns an id drops whatever the cache held for it (a scheduler whose ids wrapped, or a
+  test server numbering its jobs from 1 again).
 * **Cancelling** retries :attr:`transient` failures, and ignores the answers that only
   say a job is already gone (:attr:`already_gone`); anything else is a
   :class:`~qcsc_prefect.errors.CancelError`.
@@ -340,6 +342,9 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         if job_id is not None and not self.is_job_id(job_id):
             job_id = None
         said = (result.stderr or result.stdout).strip()[:500]
+        if job_id:  # a new job: an end cached for an earlier job of this id is not its own
+            with self._lock:
+                self._finals.pop(job_id, None)
         if job_id and self.succeeded(result):
             return job_id, result.stdout.strip()
         if job_id and not self.is_refusal(result):

@@ -130,8 +130,9 @@ check_status() {  # print nothing and return 0 if usable; else print a reason, r
     pid=$(holder_pid) || { echo "not up (no live namespace holder in $state)"; return 1; }
     prefix=$(prefix_of_state) || { echo "state directory $state has no prefix file"; return 1; }
     [[ -x $state/bin/qstat ]] || { echo "client wrappers missing in $state/bin"; return 1; }
-    out=$(in_ns timeout 20 "$prefix/bin/qstat" -Bf 2>&1) \
-        || { echo "server does not answer: $(head -n 1 <<<"$out")"; return 1; }
+    # A busy server (a loaded machine, many jobs ending) can take a while to answer.
+    out=$(in_ns timeout 60 "$prefix/bin/qstat" -Bf 2>&1) \
+        || { echo "server does not answer within 60 s: $(head -n 1 <<<"$out")"; return 1; }
     grep -Eq 'server_state = (Active|Scheduling)' <<<"$out" \
         || { echo "server not active: $(grep -m1 server_state <<<"$out")"; return 1; }
     out=$(in_ns timeout 20 "$prefix/bin/pbsnodes" "$host_name" 2>&1) \

@@ -14,6 +14,7 @@ import contextlib
 import getpass
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -76,9 +77,13 @@ def openpbs_environment() -> tuple[dict[str, str] | None, str]:
     """The variables that put the local OpenPBS's commands first on ``PATH``, or why not."""
     if not SCRIPT.is_file():
         return None, f"{SCRIPT} is missing"
-    status = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True, text=True,
-                            timeout=120, check=False)
-    if status.returncode != 0:
+    for attempt in range(3):  # a busy server may miss one status check; ask again
+        status = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True,
+                                text=True, timeout=120, check=False)
+        if status.returncode == 0:
+            break
+        time.sleep(5 * (attempt + 1))
+    else:
         return None, (status.stderr + status.stdout).strip() or f"status: {status.returncode}"
     shown = subprocess.run(["bash", "-c", 'eval "$(bash "$1" env)" && env -0', "env", str(SCRIPT)],
                            capture_output=True, text=True, timeout=120, check=False)
