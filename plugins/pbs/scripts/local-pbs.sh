@@ -30,6 +30,10 @@
 # socket) and /run/postgresql (the datastore's socket and lock). Everything else (/tmp, /root,
 # the repository) is the host's own filesystem, so files written by jobs are seen outside;
 # files under /srv, /var/tmp and /run/postgresql are not (and vanish at down).
+# The caller's login dotfiles (~/.profile, ~/.bashrc, ...) are masked inside by an empty file:
+# jobs start a login shell, and a host ~/.bashrc running `pyenv rehash` delayed each by 60 s.
+# TIME_WAIT is off in the namespace (tcp_max_tw_buckets = 0): PBS clients bind reserved ports
+# and a busy test run exhausted them (qstat stalls of up to 40 s).
 #
 # Trap for callers: the first qsub leaves a helper process (OpenPBS's "qsub daemon", inside the
 # namespace) that lives 60 s after its last use and keeps every descriptor above 2 that qsub
@@ -309,6 +313,13 @@ do_up() {
     printf '127.0.0.1\tlocalhost\n%s\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n' \
         "$address" "$host_name" >"$state/hosts"
     chmod 644 "$state/hosts"
+    # Jobs run as the caller (root) in a login shell, so the host's dotfiles would run in every
+    # job: a ~/.bashrc with `pyenv init` runs `pyenv rehash`, which waits up to 60 s for a lock
+    # (one left behind, or 20 jobs starting at once) and made each job start a minute late.
+    # Inside the namespace the caller's login dotfiles read this file instead.
+    printf '%s\n' "# local-pbs.sh: the host's login dotfiles are not read by jobs here" \
+        >"$state/job-profile"
+    chmod 644 "$state/job-profile"
     [[ -d /srv ]] || mkdir -p /srv
 
     say "creating the namespace (hostname $host_name, address $address/32 on its lo)"
@@ -338,6 +349,10 @@ do_up() {
     in_ns sh -euc '
         ip link set lo up
         ip addr add "$1/32" dev lo
+        # No TIME_WAIT in here: every PBS client call binds a reserved port (resvport auth,
+        # about 400 of them) and closes first, so a busy test run used them all up and qstat
+        # stalled for up to 40 s waiting for one (measured). This namespace only.
+        echo 0 >/proc/sys/net/ipv4/tcp_max_tw_buckets
         hostname "$2"
         mount --bind "$3" /etc/hosts
         mount -t tmpfs -o mode=755,size=2g qcsc-pbs-home /srv
@@ -345,7 +360,11 @@ do_up() {
         mkdir -p /run/postgresql
         mount -t tmpfs -o "mode=2775,size=16m,uid=$(id -u postgres),gid=$(id -g postgres)" \
             qcsc-pbs-pgsock /run/postgresql
-    ' setup "$address" "$host_name" "$state/hosts" "$pbs_home" >>"$state/up.log" 2>&1 \
+        for dotfile in .profile .bash_profile .bash_login .bashrc; do
+            if [ -f "$6/$dotfile" ]; then mount --bind "$5" "$6/$dotfile"; fi
+        done
+    ' setup "$address" "$host_name" "$state/hosts" "$pbs_home" "$state/job-profile" "$HOME" \
+        >>"$state/up.log" 2>&1 \
         || { local log; log=$(cat "$state/up.log"); do_down; die 1 "namespace setup failed:${nl}$log"; }
 
     write_wrappers "$prefix" "$pid" "$netns"

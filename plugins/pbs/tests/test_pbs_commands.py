@@ -301,6 +301,22 @@ def test_qdel_failures_are_cancel_errors(stock_pbs: pbs.FakePBS) -> None:
         plugin.cancel([f"1.{SERVER}"], PbsOptions())
 
 
+def test_a_lookup_reads_newest_first_and_stops_a_chunk_after_the_tagged_jobs(
+        stock_pbs: pbs.FakePBS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plugin, "lookup_chunk", 2)
+    tags = [uuid.uuid4().hex[:12] for _ in range(5)]
+    ids = [submit(tmp_path, "exit 0", tag=tag) for tag in tags]
+    poll_until(ids, finished(*ids))
+    since = time.time()
+    assert plugin.find_jobs(tags[3], PbsOptions()) == [ids[3]]
+    assert stock_pbs.calls("qstat", since=since) == [["-x", "-f", ids[4], ids[3]],
+                                                     ["-x", "-f", ids[2], ids[1]]]
+    since = time.time()
+    assert plugin.find_jobs("no-such-tag", PbsOptions()) == []
+    mine = len(stock_pbs.cluster.jobs())  # every job on this server is the test user's
+    assert len(stock_pbs.calls("qstat", since=since)) == (mine + 1) // 2  # all, 2 at a time
+
+
 def test_lost_submissions_are_found_by_tag_live_or_finished(
         stock_pbs: pbs.FakePBS, tmp_path: Path) -> None:
     live_tag, done_tag = uuid.uuid4().hex[:12], uuid.uuid4().hex[:12]

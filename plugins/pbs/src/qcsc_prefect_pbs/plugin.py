@@ -42,6 +42,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         states: ``job_state`` letters of live jobs and their :class:`JobState`.
         final: ``job_state`` letters of ended jobs (their state comes from ``Exit_status``).
         lookup_limit: How many of the user's latest jobs a lookup by tag reads.
+        lookup_chunk: How many of them one ``qstat`` reads.
     """
 
     info = SchedulerInfo(
@@ -59,7 +60,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
     transient = ("Request invalid for state of job",)
     already_gone = ("Job has finished", "Unknown Job Id")
     states, final = parsing.STATES, parsing.FINAL
-    lookup_limit = 1000
+    lookup_limit, lookup_chunk = 1000, 100
 
     def __init__(self) -> None:
         super().__init__()
@@ -100,12 +101,20 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
                 for job_id, attrs in self.records(job_ids, opts).items()}
 
     def find(self, tag: str, opts: PbsOptions) -> list[str]:
-        """``qselect -x -u <user>``, then the latest :attr:`lookup_limit` jobs' records."""
+        """``qselect -x -u <user>``, then the records of the latest :attr:`lookup_limit`
+        jobs, newest first, :attr:`lookup_chunk` per ``qstat`` (it asks the server once per
+        id), until a chunk after the tagged jobs holds none."""
         listed = self.checked(self.run(["qselect", "-x", "-u", getpass.getuser()], opts))
         ids = sorted(self.valid_ids(listed.stdout.split()), reverse=True,
                      key=lambda job_id: int(parsing.job_sequence(job_id).split("[")[0]))
-        found = self.records(ids[:self.lookup_limit], opts)
-        return [job_id for job_id, attrs in found.items() if parsing.tag_of(attrs) == tag]
+        found: list[str] = []
+        for start in range(0, min(len(ids), self.lookup_limit), self.lookup_chunk):
+            chunk = self.records(ids[start:start + self.lookup_chunk], opts)
+            hits = [job_id for job_id, attrs in chunk.items() if parsing.tag_of(attrs) == tag]
+            if found and not hits:
+                break
+            found += hits
+        return found
 
     def records(self, job_ids: Sequence[str], opts: PbsOptions) -> Records:
         """The attributes of every id the server knows, live or finished, by asked id.
