@@ -39,7 +39,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qcsc_prefect import ExecutionProfile, get_registry, lifecycle, run_job, shell
+from qcsc_prefect import (
+    ExecutionProfile,
+    WaitPolicy,
+    get_registry,
+    lifecycle,
+    logs,
+    run_job,
+    shell,
+    submission,
+    waiting,
+)
 from qcsc_prefect.markers import MarkerSettings
 
 _job: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("job", default=None)
@@ -74,19 +84,16 @@ def _timed_async(phase: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 def instrument() -> None:
     """Wrap the lifecycle's phases with timers (per job, through a context variable)."""
     lifecycle.plan_job = _timed("render", lifecycle.plan_job)
-    lifecycle.render_job = _timed("render", lifecycle.render_job)
-    lifecycle.write_script_file = _timed("render", lifecycle.write_script_file)
-    lifecycle._watch_until_final = _timed_async("wait", lifecycle._watch_until_final)
+    submission.render_job = _timed("render", submission.render_job)
+    submission.write_script_file = _timed("render", submission.write_script_file)
+    waiting._watch_until_final = _timed_async("wait", waiting._watch_until_final)
     # Parts of the bookkeeping, shown separately:
-    lifecycle.save_record = _timed("records", lifecycle.save_record)
-    lifecycle.link_latest_output = _timed("records", lifecycle.link_latest_output)
-    lifecycle.LogFollower.pump = _timed("logs", lifecycle.LogFollower.pump)  # type: ignore
+    submission.save_record = _timed("records", submission.save_record)
+    submission.link_latest_output = _timed("records", submission.link_latest_output)
+    logs.LogFollower.pump = _timed("logs", logs.LogFollower.pump)  # type: ignore
     logging.Logger.callHandlers = _timed("logs", logging.Logger.callHandlers)  # type: ignore
-    for name in ("publish_job_artifacts", "publish_job_artifacts_later"):
-        if hasattr(lifecycle, name):
-            wrap = _timed_async if asyncio.iscoroutinefunction(getattr(lifecycle, name)) \
-                else _timed
-            setattr(lifecycle, name, wrap("artifacts", getattr(lifecycle, name)))
+    lifecycle.publish_job_artifacts_later = _timed(  # type: ignore[attr-defined]
+        "artifacts", lifecycle.publish_job_artifacts_later)  # type: ignore[attr-defined]
     registry = get_registry()
     submit = registry.submit
 
@@ -119,7 +126,7 @@ async def one(target: str, queue: str, work: Path, i: int) -> dict[str, float]:
     await run_job(target=target, work_dir=work, script_filename=f"j{i}.sh",
                   exec_profile=ExecutionProfile(command_key="true"), executable="true",
                   queue=queue, watch_poll_interval=60.0,
-                  markers=MarkerSettings(check_interval=0.25))
+                  wait=WaitPolicy(markers=MarkerSettings(check_interval=0.25)))
     times["total"] = time.perf_counter() - start
     return times
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qcsc_prefect import ExecutionProfile, get_registry, hookimpl, lifecycle, run_job
+from qcsc_prefect import ExecutionProfile, WaitPolicy, get_registry, hookimpl, run_job, waiting
 from qcsc_prefect.lifecycle import plan_job, render_job, write_script_file
 from qcsc_prefect.markers import MarkerSettings
 from qcsc_prefect.shell import CommandCall, observe_commands
@@ -83,7 +83,8 @@ async def ours(t: Target, work: Path, i: int, seconds: float, safety: float) -> 
     result = await run_job(target=t.name, work_dir=work, script_filename=f"m{i}",
                            exec_profile=job_profile(seconds), executable="bash",
                            queue=t.queue, project=t.project, options=t.options,
-                           watch_poll_interval=safety, markers=MarkerSettings(),
+                           watch_poll_interval=safety,
+                           wait=WaitPolicy(markers=MarkerSettings()),
                            metrics_artifact_key="bench")
     seen_at = _seen.pop(result.job_id, time.time())
     assert result.ok, result
@@ -95,13 +96,13 @@ _seen: dict[str, float] = {}
 
 def record_when_seen() -> None:
     """Note when the markers design learns of each job's end (before its bookkeeping)."""
-    watch = lifecycle._watch_until_final
+    watch = waiting._watch_until_final
 
     async def timed(poller: Any, job_id: str, *args: Any, **kwargs: Any) -> Any:
         status = await watch(poller, job_id, *args, **kwargs)
         _seen[job_id] = time.time()
         return status
-    lifecycle._watch_until_final = timed
+    waiting._watch_until_final = timed
 
 
 async def baseline(t: Target, work: Path, i: int, seconds: float, interval: float) -> float:

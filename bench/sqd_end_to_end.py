@@ -134,7 +134,7 @@ class Timings:
 
 def instrument(timings: Callable[[], Timings]) -> None:
     """Wrap the DICE plugin's and core's phases with timers."""
-    from qcsc_prefect import executor, lifecycle, markers, poller
+    from qcsc_prefect import executor, lifecycle, markers
     from qcsc_prefect_dice import io_utils, solver_job
 
     prepare = solver_job.DiceSHCISolverJob._prepare
@@ -173,7 +173,7 @@ def instrument(timings: Callable[[], Timings]) -> None:
         finally:
             timings().job(kwargs["work_dir"])["io_out"] = time.perf_counter() - start
 
-    read_marker = poller.read_marker
+    read_marker = markers.read_marker
 
     def stamped_read_marker(path: Path) -> Any:
         end = read_marker(path)
@@ -186,12 +186,12 @@ def instrument(timings: Callable[[], Timings]) -> None:
     def stamped_remove_marker(work_dir: Path, tag: str) -> None:
         # the end was confirmed by a status poll before the marker was read: read it now
         if tag:
-            end = markers.read_marker(markers.marker_path(Path(work_dir), tag))
+            end = read_marker(markers.marker_path(Path(work_dir), tag))
             if end is not None and end.end is not None:
                 timings().job(Path(work_dir)).setdefault("script_end", end.end)
         remove_marker(work_dir, tag)
 
-    poller.read_marker = stamped_read_marker
+    markers.read_marker = stamped_read_marker  # what the poller's MarkerScan reads with
     lifecycle.remove_marker = stamped_remove_marker
     solver_job.DiceSHCISolverJob._prepare = timed_prepare  # type: ignore[method-assign]
     solver_job.load_launch = timed_load_launch

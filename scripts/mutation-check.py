@@ -65,26 +65,26 @@ MUTATIONS = [
         ("tests/test_logs.py::test_memory_stays_bounded_on_a_large_output",),
         "log following reads the whole file"),
     Mutation(
-        "no-live-logs", "src/qcsc_prefect/lifecycle.py",
+        "no-live-logs", "src/qcsc_prefect/waiting.py",
         "            follower.pump()\n", "            pass\n",
         (LC + "test_output_reaches_the_run_log_while_the_job_runs",),
         "live log streaming switched off"),
     Mutation(
-        "no-lost-job-detection", "src/qcsc_prefect/lifecycle.py",
+        "no-lost-job-detection", "src/qcsc_prefect/waiting.py",
         "if time.monotonic() - unknown_since > info.unknown_grace_seconds:",
         "if False:",
         (LC + "test_a_job_the_scheduler_forgets_is_reported_lost",),
         "lost-job detection switched off"),
     Mutation(
         "record-open-after-timeout", "src/qcsc_prefect/lifecycle.py",
-        "log_files=streams, on_cancel=lambda state: _finish(sub, state),",
+        "log_files=streams, on_cancel=lambda state: finish(sub, state),",
         "log_files=streams, on_cancel=lambda state: None,",
         (LC + "test_timeout_cancels_the_job",),
         "the record is not marked finished after a timeout"),
     Mutation(
-        "no-cancel-during-submit", "src/qcsc_prefect/lifecycle.py",
-        "        if await _cancel(registry, spec.target, spec.options, job_id, log):\n"
-        "            _finish_record(rec_file, record, \"CANCELLED\")\n",
+        "no-cancel-during-submit", "src/qcsc_prefect/submission.py",
+        "        if await cancel_job(registry, spec.target, spec.options, job_id, log):\n"
+        "            finish_record(rec_file, record, \"CANCELLED\")\n",
         "        pass\n",
         (LC + "test_cancellation_during_submission_cancels_the_job",),
         "no cancel when the task is cancelled during submission"),
@@ -114,7 +114,7 @@ MUTATIONS = [
         "a failing command is retried forever (a hang: the per-test timeout fails it)",
         also=(("    for attempt in range(retries + 1):", "    for attempt in range(10**9):"),)),
     Mutation(
-        "reattach-ignores-fingerprint", "src/qcsc_prefect/lifecycle.py",
+        "reattach-ignores-fingerprint", "src/qcsc_prefect/submission.py",
         "same = earlier is not None and earlier.fingerprint == planned.fingerprint \\",
         "same = earlier is not None and True \\",
         ("tests/test_reattach.py::test_changed_configuration_cancels_the_old_job",),
@@ -132,8 +132,8 @@ MUTATIONS = [
         (LC + "test_arguments_and_environment_reach_the_job_verbatim",),
         "values reach the shell unquoted"),
     Mutation(
-        "no-cancel-on-timeout", "src/qcsc_prefect/lifecycle.py",
-        "        state = \"CANCEL_FAILED\"\n        if await _cancel(registry, target, opts, "
+        "no-cancel-on-timeout", "src/qcsc_prefect/waiting.py",
+        "        state = \"CANCEL_FAILED\"\n        if await cancel_job(registry, target, opts, "
         "job_id, log):",
         "        state = \"CANCEL_FAILED\"\n        if False:",
         (LC + "test_timeout_cancels_the_job",),
@@ -152,13 +152,13 @@ MUTATIONS = [
         ("tests/test_poller.py::test_transient_failures_back_off_then_recover",),
         "no backoff when the status command fails"),
     Mutation(
-        "no-reattach", "src/qcsc_prefect/lifecycle.py",
+        "no-reattach", "src/qcsc_prefect/submission.py",
         "    earlier = load_record(rec_file)\n", "    earlier = None\n",
         ("tests/test_reattach.py", "tests/test_restart.py::"
          "test_a_new_flow_run_reattaches_to_the_job_a_killed_run_left_running"),
         "no reattach to an earlier submission"),
     Mutation(
-        "no-bash-n", "src/qcsc_prefect/lifecycle.py",
+        "no-bash-n", "src/qcsc_prefect/planning.py",
         "    check_script_syntax(text, where=f\"{job.target} script {job.script_path.name}\")",
         "    pass",
         (LC + "test_broken_pre_command_is_refused_before_submission",),

@@ -29,7 +29,8 @@ from qcsc_prefect import (
     SubmitError,
 )
 from qcsc_prefect.batch import BatchOptions, BatchScheduler
-from qcsc_prefect.shell import CommandCall, observe_commands
+from qcsc_prefect.directives import DirectiveSyntax
+from qcsc_prefect.shell import CommandCall, CommandResult, observe_commands
 from qcsc_prefect.templating import launch_command
 
 
@@ -323,3 +324,88 @@ def test_template_vars_carry_the_shared_variables_and_the_directives(
     assert tiny.seen == [opts]
     defaults = tiny.template_vars(spec(tmp_path))
     assert (defaults["hold"], defaults["extra_directives"]) == (False, [])
+
+
+# -- declared rather than written ---------------------------------------------------------------
+
+
+class DeclaredOptions(BatchOptions):
+    directive_syntax = DirectiveSyntax(prefix="#D", command="dsub", example="-m abe",
+                                       reserved={"-o": "the output file; remove it"})
+    unsupported = {"hold": "dsub cannot hold a job; hold it after submission"}
+
+
+class Declared(BatchScheduler[DeclaredOptions]):
+    """A scheduler of declarations only: commands, id pattern, error lines, answers."""
+
+    info = SchedulerInfo(name="declared", script_suffix=".d", options_model=DeclaredOptions)
+    package, template = "qcsc_prefect", "unused.j2"
+    job_id_pattern = re.compile(r"^\d+$")
+    submit_argv, submitted, cancel_argv = ("dsub", "-q"), re.compile(r"job (\d+) queued"), (
+        "ddel",)
+    error_line = re.compile(r"^ERROR: .*$", re.MULTILINE)
+    already_gone = ("no such job",)
+    cancel_answers = ("is being killed",)
+    unknown_id = ("unknown id",)
+
+
+def test_declared_options_check_directives_and_refuse_what_the_scheduler_cannot_do() -> None:
+    info = Declared.info
+    assert info.validate_options({"extra_directives": [" -m abe "]}).extra_directives == [
+        "-m abe"]
+    with pytest.raises(ConfigurationError, match="extra_directives: '-o x' sets -o, the output"):
+        info.validate_options({"extra_directives": ["-o x"]})
+    with pytest.raises(ConfigurationError, match="hold: dsub cannot hold a job"):
+        info.validate_options({"hold": True})
+    assert info.validate_options({"hold": False}).hold is False
+
+
+def test_declared_commands_and_submit_answer(tmp_path: Path) -> None:
+    plugin, opts = Declared(), DeclaredOptions()
+    assert plugin.submit_command(tmp_path / "a.d", opts) == ["dsub", "-q", str(tmp_path / "a.d")]
+    assert plugin.cancel_command(["1", "2"], opts) == ["ddel", "1", "2"]
+    assert plugin.parse_submit("hello\njob 42 queued\n") == "42"
+    assert plugin.parse_submit("nothing") is None
+
+    class Piped(Declared):
+        submit_via_stdin = True
+
+    assert Piped().submit_command(tmp_path / "a.d", opts) == ["dsub", "-q"]
+    with pytest.raises(NotImplementedError, match="submit_argv"):
+        BatchScheduler[DeclaredOptions]().submit_command(tmp_path, opts)  # nothing declared
+
+
+def test_error_lines_fail_a_command_whatever_its_exit_code() -> None:
+    plugin = Declared()
+    said = CommandResult(["ddel"], 0, "note: fine\n", "ERROR: 7 no such job\nERROR: 8 denied\n")
+    assert not plugin.succeeded(said)
+    assert plugin.error_lines(said) == ["ERROR: 7 no such job", "ERROR: 8 denied"]
+    assert plugin.cancel_problems(said) == ["ERROR: 8 denied"]  # "note" lines are no problem
+    assert plugin.succeeded(CommandResult(["ddel"], 0, "note: fine\n", ""))
+    assert Tiny(Path()).error_lines(said) == []  # without error_line: the exit code decides
+
+
+def test_cancel_answers_and_gone_jobs_are_no_problem() -> None:
+    answer = CommandResult(["ddel"], 1, "Job 1 is being killed\n", "Job 2: No such job\n")
+    assert Declared().cancel_problems(answer) == []
+    answer = CommandResult(["ddel"], 1, "Job 1 is being killed\nJob 3 denied\n", "")
+    assert Declared().cancel_problems(answer) == ["Job 3 denied"]
+
+
+def test_only_unknown_ids_is_an_answer_of_a_status_command() -> None:
+    plugin = Declared()
+    assert plugin.only_unknown(CommandResult(["dstat"], 1, "", "id 5: Unknown ID\n\n"))
+    assert not plugin.only_unknown(CommandResult(["dstat"], 1, "", "unknown id 5\nbusy\n"))
+    assert not plugin.only_unknown(CommandResult(["dstat"], 1, "", ""))
+
+
+def test_a_lacking_feature_is_remembered_logged_once_and_forgotten(
+        caplog: pytest.LogCaptureFixture) -> None:
+    plugin = Declared()
+    assert not plugin.lacks("json")
+    plugin.found_lacking("json", "the server has no JSON output; reading text")
+    plugin.found_lacking("json", "the server has no JSON output; reading text")
+    assert plugin.lacks("json")
+    assert caplog.text.count("declared: the server has no JSON output") == 1
+    plugin.forget()
+    assert not plugin.lacks("json")

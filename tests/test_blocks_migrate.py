@@ -22,17 +22,13 @@ from typer.testing import CliRunner
 
 from qcsc_prefect import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
 from qcsc_prefect.cli import app
+from qcsc_prefect.compat.fields import LEGACY_TARGET_FIELDS
+from qcsc_prefect.compat.migrate import ORIGINAL_BY_SLUG, MigrationReport, convert
+from qcsc_prefect.compat.migrate_report import render_report
 from qcsc_prefect.context import run_sync
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.executor import SubmissionTarget, resolve_job, run_job_from_blocks
 from qcsc_prefect.jobs import JobResult
-from qcsc_prefect.migrate import (
-    ORIGINAL_BY_SLUG,
-    TARGET_FIELDS,
-    MigrationReport,
-    convert,
-    render_report,
-)
 from qcsc_prefect.testing.availability import unavailable
 
 ROOT = Path(__file__).parents[1]
@@ -448,7 +444,7 @@ def test_every_original_hpc_profile_field_is_ours_or_a_known_target_field() -> N
     original = ORIGINAL_BY_SLUG["hpc-profile"]
     ours = set(HPCProfileBlock.model_fields)
     for field in (*original.required, *original.defaults):
-        assert field in ours or field in TARGET_FIELDS, field
+        assert field in ours or field in LEGACY_TARGET_FIELDS, field
 
 
 def test_report_without_original_documents_says_there_is_nothing_to_migrate() -> None:

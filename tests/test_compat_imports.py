@@ -14,6 +14,7 @@ import importlib.abc
 import inspect
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from prefect.blocks.core import Block
@@ -22,12 +23,16 @@ from test_docs_site import SEED, map_name, parse_seed
 import qcsc_prefect
 from qcsc_prefect.plugins import KNOWN_DISTRIBUTIONS
 from qcsc_prefect_compat import MODULES
+from qcsc_prefect_compat.executor import run_job_from_blocks as original_run_job_from_blocks
 
 ORIGINAL_PACKAGES = ("qcsc_prefect_core.", "qcsc_prefect_blocks.", "qcsc_prefect_adapters.",
                      "qcsc_prefect_executor.")
 SEED_NAMES = [entry.name for entry in parse_seed(SEED.read_text())
               if entry.name.startswith(ORIGINAL_PACKAGES)]
 TARGETS = ("miyabi", "fugaku", "slurm")
+#: Seed names served by a wrapper with the original's signature, not by our object itself.
+WRAPPED = {"qcsc_prefect_executor.from_blocks.run_job_from_blocks":
+           original_run_job_from_blocks}
 
 
 def resolve(dotted: str) -> object:
@@ -43,7 +48,7 @@ def test_the_seed_page_has_the_original_paths() -> None:
 @pytest.mark.parametrize("seed_name", SEED_NAMES)
 def test_seed_path_names_this_projects_object(seed_name: str) -> None:
     original = resolve(seed_name)
-    assert original is resolve(map_name(seed_name))
+    assert original is WRAPPED.get(seed_name, resolve(map_name(seed_name)))
     module = importlib.import_module(seed_name.rpartition(".")[0])
     assert seed_name.rpartition(".")[2] in module.__all__
 
@@ -65,7 +70,7 @@ def test_package_level_names_of_the_original() -> None:
     from qcsc_prefect_executor.miyabi import run_miyabi_job, run_miyabi_job_from_blocks
 
     assert HPCProfileBlock is qcsc_prefect.HPCProfileBlock
-    assert run_job_from_blocks is qcsc_prefect.run_job_from_blocks
+    assert run_job_from_blocks is original_run_job_from_blocks
     assert Launcher is qcsc_prefect.profile.Launcher
     assert run_miyabi_job is resolve("qcsc_prefect_miyabi.run_miyabi_job")
     assert run_miyabi_job_from_blocks is resolve("qcsc_prefect_miyabi.run_miyabi_job_from_blocks")
@@ -136,7 +141,7 @@ def test_per_target_modules_without_the_plugin_name_the_distribution(
         blocks = importlib.import_module(f"qcsc_prefect_blocks.{other}.blocks")
         assert blocks.HPCProfileBlock is qcsc_prefect.HPCProfileBlock
     assert importlib.import_module("qcsc_prefect_executor.from_blocks").run_job_from_blocks \
-        is qcsc_prefect.run_job_from_blocks
+        is original_run_job_from_blocks
 
 
 def test_a_broken_plugin_is_not_reported_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,3 +153,40 @@ def test_a_broken_plugin_is_not_reported_as_missing(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ModuleNotFoundError) as caught:
         importlib.import_module("qcsc_prefect_adapters.miyabi.builder")
     assert "pip install" not in str(caught.value)
+
+
+SEED_ENTRIES = {entry.name: entry for entry in parse_seed(SEED.read_text())}
+
+
+@pytest.mark.parametrize("seed_name", sorted(
+    name for name in SEED_NAMES if callable(resolve(name)) and not inspect.isclass(resolve(name))))
+def test_seed_functions_keep_the_originals_parameters_and_defaults(seed_name: str) -> None:
+    """Every seed parameter is there, in the seed's order, with the seed's default."""
+    entry = SEED_ENTRIES[seed_name]
+    params = inspect.signature(resolve(seed_name)).parameters  # type: ignore[arg-type]
+    assert [p for p in params if p in entry.params] == entry.params
+    for part in entry.signature.split("(", 1)[1].rsplit(")", 1)[0].split(","):
+        name, _, default = part.partition("=")
+        name = name.split(":")[0].strip().lstrip("*")
+        if default.strip() and name in params:
+            assert repr(params[name].default).replace("'", '"') == default.strip(), name
+
+
+def test_the_originals_run_job_from_blocks_passes_fugaku_job_name_as_job_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    seen: dict[str, object] = {}
+
+    async def run(**kwargs: object) -> str:
+        seen.update(kwargs)
+        return "result"
+
+    monkeypatch.setattr(qcsc_prefect, "run_job_from_blocks", run)
+    from qcsc_prefect_executor.from_blocks import run_job_from_blocks
+
+    assert asyncio.run(run_job_from_blocks(
+        command_block_name="c", execution_profile_block_name="e", hpc_profile_block_name="h",
+        work_dir=Path("."), script_filename="s", fugaku_job_name="pjm-name")) == "result"
+    assert seen["job_name"] == "pjm-name" and "fugaku_job_name" not in seen
+    assert seen["metrics_artifact_key"] == "hpc-job-metrics"

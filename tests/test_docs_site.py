@@ -35,6 +35,9 @@ SEARCH_PATHS = [ROOT / "src", *sorted(ROOT.glob("plugins/*/src")),
 MODULE_MAP: list[tuple[str, str]] = [
     (r"qcsc_prefect_core\.models\.execution_profile", "qcsc_prefect.profile"),
     (r"qcsc_prefect_blocks\.common\.blocks", "qcsc_prefect.blocks"),
+    # the seed's signature (with fugaku_job_name) is the compat distribution's wrapper
+    (r"qcsc_prefect_executor\.from_blocks(?=\.run_job_from_blocks$)",
+     "qcsc_prefect_compat.executor"),
     (r"qcsc_prefect_executor\.from_blocks", "qcsc_prefect.executor"),
     (r"qcsc_prefect_adapters\.(\w+)\.(builder|runtime)", r"qcsc_prefect_\1.\2"),
     (r"qcsc_prefect_executor\.(\w+)\.(?:run|from_blocks)", r"qcsc_prefect_\1.run"),
@@ -188,8 +191,9 @@ def griffe_modules() -> dict[str, Any]:
     _docs_tools()
     import griffe
 
+    extensions = griffe.load_extensions("qcsc_prefect.compat.griffe_extension:SeedFunctions")
     loader = griffe.GriffeLoader(search_paths=[str(p) for p in SEARCH_PATHS],
-                                 docstring_parser="google")
+                                 docstring_parser="google", extensions=extensions)
     return {"loader": loader}
 
 

@@ -62,8 +62,8 @@ def test_directives_split_like_qsub() -> None:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[pbs.FakePBS]:
-    srv = pbs.start(tmp_path / "pbs", server="pbs-01.example", queues=["debug-c"],
-                    queue_delay=0.0, kill_delay=1.0)
+    srv = pbs.start(tmp_path / "pbs", server="pbs-01.example", site="miyabi",
+                    queues=["debug-c"], queue_delay=0.0, kill_delay=1.0)
     yield srv
     for job in srv.cluster.jobs():
         srv.cluster.cancel(job.seq)
@@ -169,13 +169,17 @@ def test_live_finished_and_unknown_ids_in_every_view(server: pbs.FakePBS,
     go.touch()
 
 
-def test_stock_pbs_prints_the_table_for_dash_h(tmp_path: Path) -> None:
-    srv = pbs.start(tmp_path / "stock", site="vanilla", require_group_list=False)
-    job_id = qsub(srv, script(tmp_path, "true"))
+def test_the_default_server_is_stock_pbs(tmp_path: Path) -> None:
+    srv = pbs.start(tmp_path / "stock")  # no site: nothing of Miyabi's
+    path = tmp_path / "nogroup.pbs"
+    path.write_text("#!/bin/bash\ntrue\n")
+    job_id = qsub(srv, path)  # no -W group_list needed
     wait(srv, job_id)
-    proc = sh(srv, "qstat", "-fH", job_id)
+    proc = sh(srv, "qstat", "-fH", job_id)  # -H selects the one-line table
     assert "Job Id:" not in proc.stdout and job_id in proc.stdout and "Req'd" in proc.stdout
-    assert "Job Id: 1.opbs" in sh(srv, "qstat", "-xf", job_id).stdout
+    full = sh(srv, "qstat", "-xf", job_id).stdout
+    assert "Job Id: 1.opbs" in full and "mem_per_nodes" not in full
+    assert sh(srv, "qstat", "--hday", "1", "-x", job_id).returncode == 2  # Miyabi's option
 
 
 def test_qdel_of_running_queued_exiting_finished_and_unknown_jobs(

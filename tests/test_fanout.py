@@ -21,6 +21,7 @@ from qcsc_prefect import (
     ExecutionProfileBlock,
     HPCProfileBlock,
     JobResult,
+    WaitPolicy,
     run_jobs_from_blocks,
 )
 from qcsc_prefect.fanout import JobRequest, job_key, keyed_work_dir
@@ -125,7 +126,7 @@ async def test_a_failing_job_cancels_its_siblings(blocks: dict[str, str],
     requests = [request(tmp_path, "slow-a", 60, collect=judge),
                 request(tmp_path, "bad", 0.2, collect=judge, run_options={
                     "execution_profile_overrides": {"environments": {"CODE": "3"}},
-                    "log_failures": False}),
+                    "wait": WaitPolicy(log_failures=False)}),
                 request(tmp_path, "slow-b", 60, collect=judge)]
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="failed with 3"):

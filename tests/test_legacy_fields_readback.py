@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from qcsc_prefect import HPCProfileBlock
-from qcsc_prefect.blocks import LEGACY_TARGET_FIELDS
+from qcsc_prefect.compat.fields import LEGACY_TARGET_FIELDS
 
 #: Each mapped field: its target, a value in the original's form, where it lives now (the
 #: DeprecationWarning names it) and the original's default.

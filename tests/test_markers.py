@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from qcsc_prefect import ConfigurationError, ExecutionProfile, get_registry, run_job
+from qcsc_prefect import ConfigurationError, ExecutionProfile, WaitPolicy, get_registry, run_job
+from qcsc_prefect import markers as markers_module
 from qcsc_prefect.jobs import JobState, JobStatus
 from qcsc_prefect.lifecycle import plan_job, render_job, write_script_file
 from qcsc_prefect.markers import (
+    MarkerScan,
     MarkerSettings,
     marker_path,
     marker_settings,
@@ -134,6 +136,26 @@ def test_marker_settings_are_checked() -> None:
         MarkerSettings(confirm_wait=-1)
     with pytest.raises(ConfigurationError, match="markers: 'yes'"):
         marker_settings("yes")  # type: ignore[arg-type]
+
+
+def test_the_marker_scan_lists_each_directory_once_and_reports_ended_jobs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    listed: list[Path] = []
+    list_markers = markers_module.list_markers
+    monkeypatch.setattr(markers_module, "list_markers",
+                        lambda d: listed.append(d) or list_markers(d))
+    write_marker(tmp_path / "a", "t1", 0)
+    write_marker(tmp_path / "a", "t2", 3)
+    scan = MarkerScan()
+    found = scan.scan({"1": marker_path(tmp_path / "a", "t1"),
+                       "2": marker_path(tmp_path / "a", "t2"),
+                       "3": marker_path(tmp_path / "a", "t3"),   # still running
+                       "4": marker_path(tmp_path / "b", "t4")}, now=100.0)
+    assert {job_id: end.status for job_id, end in found.items()} == {"1": 0, "2": 3}
+    assert sorted(listed) == [marker_path(tmp_path / "a", "x").parent,
+                              marker_path(tmp_path / "b", "x").parent]
+    assert scan.due([0.25, 1.0]) == 100.25  # paced from the last scan
+    assert scan.due([]) == float("inf")     # nothing to check: never
 
 
 # -- the poller side ------------------------------------------------------------------------
@@ -317,7 +339,7 @@ async def test_local_job_end_is_seen_through_its_marker(tmp_path: Path,
     results = await asyncio.gather(*(
         run_job(target="local", work_dir=tmp_path, script_filename=f"j{code}.sh",
                 exec_profile=bash(f"sleep 0.5; exit {code}"), executable="bash",
-                watch_poll_interval=3600, markers=FAST)
+                watch_poll_interval=3600, wait=WaitPolicy(markers=FAST))
         for code in (0, 3)))
     assert [(r.state, r.exit_status) for r in results] == [
         (JobState.COMPLETED, 0), (JobState.FAILED, 3)]
@@ -332,6 +354,6 @@ async def test_local_job_with_markers_off_waits_for_the_poll(tmp_path: Path,
                                                              ) -> None:
     result = await run_job(target="local", work_dir=tmp_path, script_filename="off.sh",
                            exec_profile=bash("exit 2"), executable="bash",
-                           watch_poll_interval=0.5, markers=False)
+                           watch_poll_interval=0.5, wait=WaitPolicy(markers=False))
     assert result.exit_status == 2
     assert hook_recorder.polls_of("local")

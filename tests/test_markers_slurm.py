@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qcsc_prefect import ExecutionProfile, get_registry, run_job
+from qcsc_prefect import ExecutionProfile, WaitPolicy, get_registry, run_job
 from qcsc_prefect.jobs import JobState
 from qcsc_prefect.lifecycle import plan_job, render_job, write_script_file
 from qcsc_prefect.markers import MarkerSettings, marker_path, read_marker
@@ -59,7 +59,7 @@ async def test_slurm_job_ends_are_seen_through_markers_not_the_interval_poll(
                              exec_profile=ExecutionProfile(command_key="bash",
                                                            arguments=["-c", f"exit {code}"]),
                              executable="bash", queue="debug", watch_poll_interval=3600,
-                             markers=fast)
+                             wait=WaitPolicy(markers=fast))
                for code in (0, 5)]
     assert [(r.state, r.exit_status) for r in results] == [
         (JobState.COMPLETED, 0), (JobState.FAILED, 5)]

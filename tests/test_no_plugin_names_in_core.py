@@ -1,10 +1,11 @@
 """Core decides nothing by a plugin's name: what differs per target comes from SchedulerInfo.
 
 The shipped targets' names appear in core only in docstrings, in the ``local`` plugin's own
-package, the test kit, and the original's field map and migrator. Host-bound targets (today
-``local``) are those whose ``SchedulerInfo.host_bound`` says so; install hints and the
-well-known script suffixes come from one catalog, ``known_targets.toml``, which must agree
-with what each installed plugin declares.
+package, the test kit and the compatibility package (``compat/``: the original's field map
+and block migrator). Host-bound targets (today ``local``) are those whose
+``SchedulerInfo.host_bound`` says so; install hints and the well-known script suffixes come
+from one catalog, ``known_targets.toml``, which must agree with what each installed plugin
+declares.
 """
 
 from __future__ import annotations
@@ -24,10 +25,8 @@ from qcsc_prefect.records import SubmissionRecord, record_path, save_record, utc
 
 CORE = Path(__file__).parents[1] / "src" / "qcsc_prefect"
 PLUGIN_NAMES = {"local", "slurm", "miyabi", "fugaku", "pbs", "lsf"}
-#: Where a target's name may be code: the local plugin itself, the test kit, the migrator.
-EXEMPT_PATHS = ("local/", "testing/", "migrate.py")
-#: Assignments that are the original's field map (the compatibility layer in core).
-EXEMPT_ASSIGNMENTS = {"LEGACY_TARGET_FIELDS"}
+#: Where a target's name may be code: the local plugin itself, the test kit, compatibility.
+EXEMPT_PATHS = ("local/", "testing/", "compat/")
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -40,27 +39,31 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return ids
 
 
-def _exempt_nodes(tree: ast.AST) -> set[int]:
-    ids = set()
+def names_in(source: str) -> Iterator[tuple[int, str]]:
+    """Line and value of each plugin name written as code (not a docstring) in ``source``."""
+    tree = ast.parse(source)
+    skip = _docstrings(tree)
     for node in ast.walk(tree):
-        targets = node.targets if isinstance(node, ast.Assign) else \
-            [node.target] if isinstance(node, ast.AnnAssign) else []
-        if any(isinstance(t, ast.Name) and t.id in EXEMPT_ASSIGNMENTS for t in targets):
-            ids |= {id(inner) for inner in ast.walk(node)}
-    return ids
+        if isinstance(node, ast.Constant) and node.value in PLUGIN_NAMES and id(node) not in skip:
+            yield node.lineno, node.value
 
 
 def plugin_names_in_code() -> Iterator[str]:
     for path in sorted(CORE.rglob("*.py")):
         relative = path.relative_to(CORE).as_posix()
-        if relative.startswith(EXEMPT_PATHS):
-            continue
-        tree = ast.parse(path.read_text())
-        skip = _docstrings(tree) | _exempt_nodes(tree)
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Constant) and node.value in PLUGIN_NAMES
-                    and id(node) not in skip):
-                yield f"{relative}:{node.lineno}: {node.value!r}"
+        if not relative.startswith(EXEMPT_PATHS):
+            yield from (f"{relative}:{line}: {name!r}" for line, name in names_in(path.read_text()))
+
+
+def test_the_scan_finds_a_decision_by_name_but_not_a_docstring() -> None:
+    source = 'def f(target):\n    """For ``slurm``."""\n    return target == "fugaku"\n'
+    assert list(names_in(source)) == [(3, "fugaku")]
+
+
+def test_the_originals_field_map_and_migrator_live_in_compat() -> None:
+    found = {path.relative_to(CORE).as_posix() for path in (CORE / "compat").rglob("*.py")
+             if list(names_in(path.read_text()))}
+    assert {"compat/fields.py", "compat/migrate.py"} <= found
 
 
 def test_core_code_names_no_plugin() -> None:

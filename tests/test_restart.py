@@ -17,7 +17,15 @@ import pytest
 from prefect import flow
 from prefect.context import get_run_context
 
-from qcsc_prefect import ExecutionProfile, JobResult, PollError, get_registry, hookimpl, run_job
+from qcsc_prefect import (
+    ExecutionProfile,
+    JobResult,
+    PollError,
+    WaitPolicy,
+    get_registry,
+    hookimpl,
+    run_job,
+)
 from qcsc_prefect.errors import SchedulerCommandError
 from qcsc_prefect.records import RECORD_DIR, load_record, record_path
 from qcsc_prefect.testing import HookRecorder, flow_run_log_text
@@ -158,7 +166,7 @@ async def test_jobs_survive_a_status_outage_shorter_than_the_budget(
         tmp_path: Path, outage: StatusOutage, hook_recorder: HookRecorder) -> None:
     outage.down = True
     waiting = asyncio.ensure_future(job(tmp_path, "sleep 2; echo survived",
-                                        outage_budget_seconds=60))
+                                        wait=WaitPolicy(outage_budget_seconds=60)))
     deadline = time.monotonic() + 60
     while outage.failed < 6:  # past the end of the job, and more failures than ever fatal
         assert time.monotonic() < deadline
@@ -176,7 +184,7 @@ async def test_an_outage_past_the_budget_leaves_the_job_for_a_rerun(
         tmp_path: Path, outage: StatusOutage, hook_recorder: HookRecorder) -> None:
     outage.down = True
     with pytest.raises(PollError, match="outage budget 1 s"):
-        await job(tmp_path, "sleep 3; echo kept", outage_budget_seconds=1)
+        await job(tmp_path, "sleep 3; echo kept", wait=WaitPolicy(outage_budget_seconds=1))
     assert hook_recorder.cancels == [], "losing sight of a job must not kill it"
     record = load_record(tmp_path / RECORD_DIR / "job.sh.json")
     assert record is not None
@@ -192,5 +200,6 @@ async def test_cancel_on_outage_cancels(tmp_path: Path, outage: StatusOutage,
                                         hook_recorder: HookRecorder) -> None:
     outage.down = True
     with pytest.raises(PollError):
-        await job(tmp_path, "sleep 30", outage_budget_seconds=1, cancel_on_outage=True)
+        await job(tmp_path, "sleep 30",
+                  wait=WaitPolicy(outage_budget_seconds=1, cancel_on_outage=True))
     assert len(hook_recorder.cancels) == 1

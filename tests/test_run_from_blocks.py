@@ -24,6 +24,7 @@ from qcsc_prefect import (
     HPCProfileBlock,
     JobResult,
     JobState,
+    WaitPolicy,
     get_registry,
     resolve_hpc_target,
     resolve_scheduler_script_filename,
@@ -115,7 +116,7 @@ async def test_failed_job_is_returned_with_its_exit_status(blocks: dict[str, str
         result = await run_job_from_blocks(
             **blocks, work_dir=tmp_path, script_filename="judged", watch_poll_interval=0.2,
             execution_profile_overrides={"environments": {"GREETING": "x", "EXIT": "1"}},
-            log_failures=False)
+            wait=WaitPolicy(log_failures=False))
         return result, str(get_run_context().flow_run.id)
 
     third, third_run = await judged_by_caller()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shlex
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -24,9 +25,12 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.states import Cancelling
 from prefect.workers.base import BaseWorker
 
-from qcsc_prefect.blocks import ExecutionProfileBlock, HPCProfileBlock
+from qcsc_prefect.blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
+from qcsc_prefect.plugins import get_registry
 from qcsc_prefect.records import load_record, record_path
 from qcsc_prefect.testing import HookRecorder, flow_run_log_text
+from qcsc_prefect.testing.faults import FaultInjector
+from qcsc_prefect.testing.fixtures import HookCall
 from qcsc_prefect.worker import WORKER_TYPE, QcscPrefectWorker
 from qcsc_prefect.worker.worker import QcscPrefectJobConfiguration, plan_flow_run_job
 
@@ -34,20 +38,35 @@ FLOWS = '''
 import asyncio, os
 from pathlib import Path
 from prefect import flow
-from qcsc_prefect import ExecutionProfile, run_job
+from qcsc_prefect import run_job_from_blocks
 
 
 @flow(name="worker-hello")
-async def hello(out: str, seconds: float = 0.0) -> str:
+async def hello(out: str, seconds: float = 0.0, gate: str = "",
+                inner_hpc: str = "worker-inner-local") -> str:
+    while gate and not Path(gate).exists():  # the test lets the runs go on together
+        await asyncio.sleep(0.2)
     await asyncio.sleep(seconds)
-    # the flow itself runs a job through the kit, as flows on a login node do
-    result = await run_job(target="local", work_dir=Path(out).parent / "inner",
-                           script_filename=Path(out).name + ".sh",
-                           exec_profile=ExecutionProfile(command_key="echo",
-                                                         arguments=["inner job"]),
-                           executable="echo", watch_poll_interval=0.5)
+    # the flow itself runs a job from blocks, as flows on a login node do
+    result = await run_job_from_blocks(
+        command_block_name="worker-inner-echo", execution_profile_block_name="worker-inner",
+        hpc_profile_block_name=inner_hpc, work_dir=Path(out).parent / "inner",
+        script_filename=Path(out).name, user_args=["inner job"], watch_poll_interval=0.5)
     Path(out).write_text(f"{os.environ['PREFECT__FLOW_RUN_ID']} {result.exit_status}")
     return "ok"
+'''
+
+#: A stand-in for ``prefect flow-run execute`` that starts in milliseconds: it waits for
+#: the gate file, then reports the flow run Running and Completed through the REST API.
+REPORTER = '''
+import json, os, sys, time, urllib.request
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.2)
+url = f"{os.environ['PREFECT_API_URL']}/flow_runs/{os.environ['PREFECT__FLOW_RUN_ID']}/set_state"
+for state in ("RUNNING", "COMPLETED"):
+    body = json.dumps({"state": {"type": state}}).encode()
+    urllib.request.urlopen(urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}), timeout=60).read()
 '''
 
 COMMAND = f"{shlex.quote(sys.executable)} -m prefect flow-run execute"
@@ -71,24 +90,38 @@ def test_the_worker_type_is_found_the_way_prefect_finds_worker_types() -> None:
 def flows_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("worker-flows")
     (path / "flows.py").write_text(textwrap.dedent(FLOWS))
+    (path / "reporter.py").write_text(textwrap.dedent(REPORTER))
     return path
 
 
-@pytest.fixture
-async def pool(prefect_api: str, tmp_path: Path, flows_dir: Path) -> str:
-    """A qcsc-prefect pool on `local`, its blocks, and a deployment of `hello` on it."""
-    name = f"hpc-{uuid.uuid4().hex[:8]}"
-    await HPCProfileBlock(hpc_target="local").asave(f"{name}-hpc", overwrite=True)
+async def make_pool(prefix: str, hpc: dict[str, Any], runs_dir: Path, flows_dir: Path, *,
+                    interval: float, execution: dict[str, Any] | None = None,
+                    variables: dict[str, Any] | None = None) -> str:
+    """A qcsc-prefect pool on ``hpc``'s target, its blocks, and a deployment of `hello`.
+
+    Also saves the blocks of the flow's own inner job (``echo``, on ``local`` unless the
+    run's ``inner_hpc`` parameter names another HPC profile).
+    """
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    echo = {"executable_map": {"echo": "echo"}}
+    await HPCProfileBlock.model_validate({**echo, **hpc}).asave(f"{name}-hpc", overwrite=True)
+    await HPCProfileBlock.model_validate({**echo, "hpc_target": "local"}).asave(
+        "worker-inner-local", overwrite=True)
+    await CommandBlock(command_name="echo", executable_key="echo").asave(
+        "worker-inner-echo", overwrite=True)
     await ExecutionProfileBlock.model_validate(
-        {"profile_name": "flow", "command_name": "flow", "environments": {"GREETING": "hi"}}
-    ).asave(f"{name}-exec", overwrite=True)
+        {"profile_name": "worker-inner", "command_name": "echo"}).asave(
+        "worker-inner", overwrite=True)
     template = QcscPrefectWorker.get_default_base_job_template()
     props = template["variables"]["properties"]
-    props["hpc_profile_block_name"]["default"] = f"{name}-hpc"
-    props["execution_profile_block_name"]["default"] = f"{name}-exec"
-    props["work_dir"]["default"] = str(tmp_path / "runs")
-    props["watch_poll_interval"]["default"] = 1.0
-    props["command"]["default"] = COMMAND
+    defaults = {"hpc_profile_block_name": f"{name}-hpc", "work_dir": str(runs_dir),
+                "watch_poll_interval": interval, "command": COMMAND, **(variables or {})}
+    if execution is not None:
+        await ExecutionProfileBlock.model_validate(execution).asave(f"{name}-exec",
+                                                                    overwrite=True)
+        defaults["execution_profile_block_name"] = f"{name}-exec"
+    for key, value in defaults.items():
+        props[key]["default"] = value
     async with get_client() as client:
         await client.create_work_pool(WorkPoolCreate(name=name, type=WORKER_TYPE,
                                                      base_job_template=template))
@@ -101,24 +134,83 @@ async def pool(prefect_api: str, tmp_path: Path, flows_dir: Path) -> str:
     return name
 
 
+@pytest.fixture
+async def pool(prefect_api: str, tmp_path: Path, flows_dir: Path) -> str:
+    """A qcsc-prefect pool on `local`, its blocks, and a deployment of `hello` on it."""
+    return await make_pool("hpc", {"hpc_target": "local"}, tmp_path / "runs", flows_dir,
+                           interval=1.0, execution={"profile_name": "flow",
+                                                    "command_name": "flow",
+                                                    "environments": {"GREETING": "hi"}})
+
+
 async def start_runs(pool: str, tmp_path: Path, count: int, seconds: float = 0.0,
-                     job_variables: dict[str, Any] | None = None) -> list[FlowRun]:
+                     job_variables: dict[str, Any] | None = None,
+                     **parameters: Any) -> list[FlowRun]:
     async with get_client() as client:
         deployment = await client.read_deployment_by_name(f"worker-hello/{pool}")
         return [await client.create_flow_run_from_deployment(
-            deployment.id, parameters={"out": str(tmp_path / f"out{i}"), "seconds": seconds},
+            deployment.id, parameters={"out": str(tmp_path / f"out{i}"), "seconds": seconds,
+                                       **parameters},
             job_variables=job_variables or {}) for i in range(count)]
 
 
-async def final_state(flow_run_id: UUID, timeout: float = 120) -> Any:
+def reporter_command(flows_dir: Path, gate: Path) -> str:
+    """The job variable ``command`` of a run whose job is :data:`REPORTER`."""
+    return shlex.join([sys.executable, "-I", str(flows_dir / "reporter.py"), str(gate)])
+
+
+async def wait_until(check: Callable[[], Awaitable[Any]], what: str,
+                     timeout: float = 120) -> Any:
+    """Await ``check()`` every 0.3 s until it returns something truthy; that value."""
     deadline = time.monotonic() + timeout
+    while not (value := await check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.3)
+    return value
+
+
+async def read_run(flow_run_id: UUID) -> FlowRun:
     async with get_client() as client:
-        while True:
-            run = await client.read_flow_run(flow_run_id)
-            if run.state is not None and run.state.is_final():
-                return run
-            assert time.monotonic() < deadline, run.state
-            await asyncio.sleep(0.5)
+        return await client.read_flow_run(flow_run_id)
+
+
+async def final_state(flow_run_id: UUID, timeout: float = 120) -> Any:
+    async def final() -> FlowRun | None:
+        run = await read_run(flow_run_id)
+        return run if run.state is not None and run.state.is_final() else None
+
+    return await wait_until(final, f"flow run {flow_run_id} to end", timeout)
+
+
+async def wait_for_pid(flow_run_id: UUID, timeout: float = 60) -> str:
+    async def pid() -> str | None:
+        return (await read_run(flow_run_id)).infrastructure_pid
+
+    return await wait_until(pid, f"flow run {flow_run_id}'s job", timeout)
+
+
+async def assert_polled_together(recorder: HookRecorder, target: str, job_ids: set[str],
+                                 interval: float, calls: int = 3) -> None:
+    """Every status call about ``job_ids`` asks about all of them, once per ``interval``.
+
+    Call while none of the jobs can end (their runs wait for a gate): waits until
+    ``calls`` status calls have asked about them all, then checks the calls since the
+    first of those. Calls only ever come later than planned on a loaded machine, never
+    sooner, so the spacing is checked as a lower bound.
+    """
+    def about_them() -> list[HookCall]:
+        return [p for p in recorder.polls_of(target) if set(p.job_ids) & job_ids]
+
+    async def enough() -> bool:
+        return sum(job_ids <= set(p.job_ids) for p in about_them()) >= calls
+
+    await wait_until(enough, f"{calls} status calls about all of {sorted(job_ids)}")
+    polls = about_them()
+    first = next(i for i, p in enumerate(polls) if job_ids <= set(p.job_ids))
+    window = polls[first:]
+    assert all(job_ids <= set(p.job_ids) for p in window), [p.job_ids for p in window]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(window)]
+    assert all(gap >= 0.9 * interval for gap in gaps), gaps
 
 
 @asynccontextmanager
@@ -155,23 +247,88 @@ async def test_a_deployment_on_a_qcsc_prefect_pool_runs_its_flow_as_one_job(
     assert inner is not None and inner.run_key == str(run.id) and inner.final_state == "COMPLETED"
 
 
-async def test_runs_queued_at_once_become_jobs_watched_by_one_batched_poll(
-        pool: str, tmp_path: Path, hook_recorder: HookRecorder) -> None:
-    runs = await start_runs(pool, tmp_path, 3, seconds=6.0)
+async def test_twenty_runs_queued_at_once_become_twenty_jobs_polled_together(
+        pool: str, tmp_path: Path, flows_dir: Path, hook_recorder: HookRecorder) -> None:
+    gate = tmp_path / "go"
+    runs = await start_runs(pool, tmp_path, 20, job_variables={
+        "command": reporter_command(flows_dir, gate)})
+    async with worker_for(pool) as worker:
+        submitted = await worker.get_and_submit_flow_runs()
+        assert {r.id for r in submitted} == {r.id for r in runs}
+        pids = [await wait_for_pid(run.id) for run in runs]
+        job_ids = {pid.split(":")[1] for pid in pids}
+        assert len(job_ids) == 20
+        # while the 20 jobs wait, one status call per interval asks about all of them
+        await assert_polled_together(hook_recorder, "local", job_ids, interval=1.0)
+        gate.touch()
+        done = [await final_state(run.id) for run in runs]
+    assert all(d.state.is_completed() for d in done), [d.state for d in done]
+    assert len(hook_recorder.submits) == 20 and set(hook_recorder.submitted_ids) == job_ids
+
+
+@pytest.fixture
+def status_faults() -> Iterator[FaultInjector]:
+    """Make the `local` status hook fail while ``status_down`` is set."""
+    injector = FaultInjector("local")
+    get_registry().pm.register(injector, name=f"worker-faults-{id(injector)}")
+    yield injector
+    get_registry().pm.unregister(injector)
+
+
+async def test_a_status_outage_within_the_budget_is_waited_out(
+        pool: str, tmp_path: Path, flows_dir: Path, status_faults: FaultInjector) -> None:
+    gate = tmp_path / "go"
+    (run,) = await start_runs(pool, tmp_path, 1, job_variables={
+        "command": reporter_command(flows_dir, gate)})
     async with worker_for(pool) as worker:
         await worker.get_and_submit_flow_runs()
-        started = time.monotonic()
-        done = [await final_state(run.id) for run in runs]
-        elapsed = time.monotonic() - started
-    assert all(d.state.is_completed() for d in done), [d.state for d in done]
-    job_ids = {d.infrastructure_pid.split(":")[1] for d in done}
-    assert len(job_ids) == 3
-    polls = [set(p.job_ids) & job_ids for p in hook_recorder.polls_of("local")]
-    polls = [p for p in polls if p]
-    # the three flow-run jobs are asked about together, not each on its own
-    assert any(p == job_ids for p in polls), polls
-    # interval 1 s: about one call per second for all of them (+ marker confirmations)
-    assert len(polls) <= elapsed / 1.0 + 3 * 3 + 3, (len(polls), elapsed)
+        await wait_for_pid(run.id)
+        status_faults.status_down = True
+        gate.touch()  # the run reports Completed and its job ends during the outage
+        await final_state(run.id)
+
+        async def failed_polls() -> bool:
+            return status_faults.failed_polls >= 3
+
+        await wait_until(failed_polls, "three failed status calls")
+        status_faults.status_down = False
+    # leaving the worker waited for its watch: it saw the job's end once the status was back
+    record = load_record(record_path(tmp_path / "runs" / str(run.id), "flow-run.sh"))
+    assert record is not None and record.final_state == "COMPLETED", record
+    assert (await read_run(run.id)).state.is_completed()
+    logs = await flow_run_log_text(run.id)
+    assert "is unknown" in logs and "is known again" in logs
+
+
+async def test_past_the_outage_budget_the_worker_lets_go_and_looks_again_later(
+        pool: str, tmp_path: Path, status_faults: FaultInjector) -> None:
+    gate = tmp_path / "go"
+    (run,) = await start_runs(pool, tmp_path, 1, job_variables={
+        "command": shlex.join(["bash", "-c", f"until [ -e {gate} ]; do sleep 0.2; done; "
+                               "echo died unwatched >&2; exit 3"]),
+        "outage_budget_seconds": 2, "watch_poll_interval": 0.5})
+    async with worker_for(pool) as worker:
+        worker.resume_seconds = 0.5
+        await worker.get_and_submit_flow_runs()
+        await wait_for_pid(run.id)
+        status_faults.status_down = True
+
+        async def let_go() -> bool:
+            return "stopped watching" in await flow_run_log_text(run.id)
+
+        await wait_until(let_go, "the worker to stop watching")
+        assert not (await read_run(run.id)).state.is_final()  # not crashed by the outage
+        gate.touch()  # the job ends while nobody watches it
+        status_faults.status_down = False
+
+        async def judged() -> FlowRun | None:
+            await worker.get_and_submit_flow_runs()  # the worker's loop: looks again
+            run_now = await read_run(run.id)
+            return run_now if run_now.state.is_final() else None
+
+        done = await wait_until(judged, "the run to be judged")
+    assert done.state.is_crashed(), done.state
+    assert "exit status 3" in done.state.message
 
 
 async def test_a_job_that_never_starts_the_flow_marks_the_run_crashed_with_the_reason(
@@ -230,15 +387,6 @@ async def test_cancelling_a_running_flow_run_ends_its_job(pool: str, tmp_path: P
     assert record is not None and record.finished, record
 
 
-async def wait_for_pid(flow_run_id: UUID, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    async with get_client() as client:
-        while not (pid := (await client.read_flow_run(flow_run_id)).infrastructure_pid):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.3)
-    return pid
-
-
 @pytest.fixture
 def worker_process(pool: str, prefect_api: str, tmp_path: Path) -> Iterator[subprocess.Popen]:
     """`prefect worker start --pool NAME` in its own process, as on a login node."""
@@ -254,28 +402,36 @@ def worker_process(pool: str, prefect_api: str, tmp_path: Path) -> Iterator[subp
         proc.wait()
 
 
-async def test_a_restarted_worker_picks_up_its_runs_and_submits_nothing_twice(
-        pool: str, tmp_path: Path, worker_process: subprocess.Popen,
-        hook_recorder: HookRecorder) -> None:
-    (run,) = await start_runs(pool, tmp_path, 1, seconds=15)
+async def kill_and_restart_mid_run(pool: str, tmp_path: Path, worker: subprocess.Popen,
+                                   seconds: float = 15, timeout: float = 180) -> FlowRun:
+    """Run one flow run under ``worker``, kill it mid-run, and finish under a new one.
+
+    Returns the ended flow run, checked to have completed on the job first submitted.
+    """
+    (run,) = await start_runs(pool, tmp_path, 1, seconds=seconds)
     try:
         pid = await wait_for_pid(run.id, timeout=90)
     except AssertionError:
         raise AssertionError((tmp_path / "worker.log").read_text()[-3000:]) from None
-    worker_process.kill()  # the worker dies mid-run; its job goes on
-    worker_process.wait()
-    async with get_client() as client:
-        assert not (await client.read_flow_run(run.id)).state.is_final()
-    async with worker_for(pool) as worker:
-        picked = await worker.reattach_runs()
-        assert picked == [str(run.id)]
-        done = await final_state(run.id, timeout=90)
+    worker.kill()  # the worker dies mid-run; its job goes on
+    worker.wait()
+    assert not (await read_run(run.id)).state.is_final()
+    async with worker_for(pool) as restarted:
+        assert await restarted.reattach_runs() == [str(run.id)]
+        done = await final_state(run.id, timeout=timeout)
     assert done.state.is_completed(), done.state
     assert done.infrastructure_pid == pid
+    assert f"picked up {pid.split(':')[0]} job" in await flow_run_log_text(run.id)
+    return done
+
+
+async def test_a_restarted_worker_picks_up_its_runs_and_submits_nothing_twice(
+        pool: str, tmp_path: Path, worker_process: subprocess.Popen,
+        hook_recorder: HookRecorder) -> None:
+    done = await kill_and_restart_mid_run(pool, tmp_path, worker_process)
     assert hook_recorder.submits == []  # the restarted worker submitted nothing
-    record = load_record(record_path(tmp_path / "runs" / str(run.id), "flow-run.sh"))
-    assert record is not None and f"local:{record.job_id}" == pid
-    assert "picked up local job" in await flow_run_log_text(run.id)
+    record = load_record(record_path(tmp_path / "runs" / str(done.id), "flow-run.sh"))
+    assert record is not None and f"local:{record.job_id}" == done.infrastructure_pid
 
 
 async def test_a_restarted_worker_marks_a_run_whose_job_died_unwatched_crashed(

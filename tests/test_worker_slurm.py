@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import textwrap
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import WorkPoolCreate
 from test_worker import (  # the helpers, not the tests
-    COMMAND,
-    FLOWS,
+    assert_polled_together,
     final_state,
+    flows_dir,  # noqa: F401 (a fixture)
+    kill_and_restart_mid_run,
+    make_pool,
     start_runs,
     wait_for_pid,
     worker_for,
+    worker_process,  # noqa: F401 (a fixture, on this module's pool)
 )
 
-from qcsc_prefect.blocks import HPCProfileBlock
 from qcsc_prefect.plugins import get_registry
 from qcsc_prefect.records import load_record, record_path
 from qcsc_prefect.testing import HookRecorder
 from qcsc_prefect.testing.availability import unavailable
-from qcsc_prefect.worker import WORKER_TYPE, QcscPrefectWorker
 from qcsc_prefect.worker.worker import QcscPrefectJobConfiguration
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(300)]
@@ -43,34 +40,11 @@ def slurm() -> None:
                     fix="start it with `sudo bash plugins/slurm/scripts/local-slurm.sh up`")
 
 
-@pytest.fixture(scope="module")
-def flows_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("worker-slurm-flows")
-    (path / "flows.py").write_text(textwrap.dedent(FLOWS))
-    return path
-
-
 @pytest.fixture
-async def pool(slurm: None, prefect_api: str, tmp_path: Path, flows_dir: Path) -> str:
-    name = f"slurm-{uuid.uuid4().hex[:8]}"
-    await HPCProfileBlock.model_validate({"hpc_target": "slurm", "queue_cpu": "debug"}).asave(
-        f"{name}-hpc", overwrite=True)
-    template = QcscPrefectWorker.get_default_base_job_template()
-    props = template["variables"]["properties"]
-    props["hpc_profile_block_name"]["default"] = f"{name}-hpc"
-    props["work_dir"]["default"] = str(tmp_path / "runs")
-    props["watch_poll_interval"]["default"] = 2.0
-    props["command"]["default"] = COMMAND
-    async with get_client() as client:
-        await client.create_work_pool(WorkPoolCreate(name=name, type=WORKER_TYPE,
-                                                     base_job_template=template))
-        flow_id = await client.create_flow_from_name("worker-hello")
-        await client.create_deployment(
-            flow_id=flow_id, name=name, work_pool_name=name, entrypoint="flows.py:hello",
-            path=str(flows_dir), pull_steps=[{
-                "prefect.deployments.steps.set_working_directory": {
-                    "directory": str(flows_dir)}}])
-    return name
+async def pool(slurm: None, prefect_api: str, tmp_path: Path,
+               flows_dir: Path) -> str:  # noqa: F811
+    return await make_pool("slurm", {"hpc_target": "slurm", "queue_cpu": "debug"},
+                           tmp_path / "runs", flows_dir, interval=2.0)
 
 
 def sacct_state(job_id: str) -> str:
@@ -78,25 +52,34 @@ def sacct_state(job_id: str) -> str:
                           capture_output=True, text=True, check=False).stdout.strip()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "failed once in a fresh-clone full-suite run and passed alone; the cause is not found "
-    "yet (see the stop 21 closing note); the assertions stand and are reported"))
 async def test_three_flow_runs_become_three_slurm_jobs_polled_together(
         pool: str, tmp_path: Path, hook_recorder: HookRecorder) -> None:
-    runs = await start_runs(pool, tmp_path, 3, seconds=8.0)
+    gate = tmp_path / "go"
+    # each flow waits for the gate, then runs its own inner job on Slurm too
+    runs = await start_runs(pool, tmp_path, 3, gate=str(gate), inner_hpc=f"{pool}-hpc")
     async with worker_for(pool) as worker:
         await worker.get_and_submit_flow_runs()
-        started = time.monotonic()
+        pids = [await wait_for_pid(run.id) for run in runs]
+        assert {pid.split(":")[0] for pid in pids} == {"slurm"}
+        job_ids = {pid.split(":")[1] for pid in pids}
+        assert len(job_ids) == 3
+        await assert_polled_together(hook_recorder, "slurm", job_ids, interval=2.0)
+        gate.touch()
         done = [await final_state(run.id, timeout=240) for run in runs]
-        elapsed = time.monotonic() - started
     assert all(d.state.is_completed() for d in done), [d.state for d in done]
-    job_ids = {d.infrastructure_pid.split(":")[1] for d in done}
-    assert {d.infrastructure_pid.split(":")[0] for d in done} == {"slurm"}
-    assert len(job_ids) == 3
-    polls = [set(p.job_ids) & job_ids for p in hook_recorder.polls_of("slurm")]
-    polls = [p for p in polls if p]
-    assert any(p == job_ids for p in polls), polls
-    assert len(polls) <= elapsed / 2.0 + 3 * 4 + 3, (len(polls), elapsed)
+    for i, d in enumerate(done):
+        assert (tmp_path / f"out{i}").read_text() == f"{d.id} 0"
+        inner = load_record(record_path(tmp_path / "inner", f"out{i}.slurm"))
+        assert inner is not None and inner.final_state == "COMPLETED", inner
+
+
+async def test_a_worker_killed_mid_run_and_restarted_submits_nothing_twice(
+        pool: str, tmp_path: Path, worker_process: subprocess.Popen,  # noqa: F811
+        hook_recorder: HookRecorder) -> None:
+    done = await kill_and_restart_mid_run(pool, tmp_path, worker_process, timeout=240)
+    assert hook_recorder.submits == []
+    job_id = done.infrastructure_pid.split(":")[1]
+    assert sacct_state(job_id).startswith("COMPLETED")
 
 
 async def test_kill_infrastructure_scancels_the_slurm_job(pool: str, tmp_path: Path) -> None:

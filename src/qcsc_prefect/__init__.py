@@ -50,6 +50,7 @@ from .markers import MarkerSettings
 from .plugins import get_registry
 from .profile import ExecutionProfile
 from .scheduler import SchedulerInfo, SchedulerPlugin, TargetOptions
+from .wait_policy import WaitPolicy
 
 __version__ = "0.1.0"
 
@@ -80,6 +81,7 @@ __all__ = [
     "SubmitError",
     "TargetOptions",
     "UnknownTargetError",
+    "WaitPolicy",
     "WaitTimeout",
     "build_scheduler_script_filename",
     "exit_status_of",

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.client.schemas.actions import ArtifactCreate
 
 from .context import in_run_context, run_logger
@@ -80,23 +79,6 @@ def _descriptions(result: JobResult) -> tuple[str, str]:
 
 def _markdown(script: str) -> str:
     return f"```bash\n{script.rstrip()}\n```\n"
-
-
-async def publish_job_artifacts(result: JobResult, job: JobSpec, script: str,
-                                key: str) -> tuple[str, ...]:
-    """Publish the metrics table under ``key`` and the script under ``key + '-script'`` now.
-
-    Artifacts belong to a flow or task run; outside one nothing is published and ``()``
-    is returned. The lifecycle uses :func:`publish_job_artifacts_later` instead.
-    """
-    if not in_run_context():
-        return ()
-    table_text, script_text = _descriptions(result)
-    await acreate_table_artifact(key=key, table=metrics_rows(result, job),
-                                 description=table_text)
-    await acreate_markdown_artifact(key=f"{key}-script", markdown=_markdown(script),
-                                    description=script_text)
-    return key, f"{key}-script"
 
 
 def publish_job_artifacts_later(result: JobResult, job: JobSpec, script: str,

@@ -41,7 +41,15 @@ What the base does for every scheduler:
   :class:`~qcsc_prefect.errors.CancelError`.
 * **Options** shared by batch schedulers (``hold``, ``extra_directives``,
   ``command_timeout``) live in :class:`BatchOptions`; hooks hand the plugin its own
-  options model, validated, never a raw mapping.
+  options model, validated, never a raw mapping. Raw directives are checked against the
+  plugin's declared :class:`~qcsc_prefect.directives.DirectiveSyntax`, and a shared option
+  the scheduler cannot honour is refused by name (:attr:`BatchOptions.unsupported`).
+
+Much of a plugin is then declared rather than written: the submit and cancel commands
+(:attr:`~BatchScheduler.submit_argv`, :attr:`~BatchScheduler.cancel_argv`), the id in the
+submit answer (:attr:`~BatchScheduler.submitted`), error lines printed with exit code 0
+(:attr:`~BatchScheduler.error_line`), and the state words
+(:class:`~qcsc_prefect.states.StateTable`).
 """
 
 from __future__ import annotations
@@ -54,9 +62,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from . import validation as check
+from .directives import DirectiveSyntax
 from .errors import CancelError, CommandTimeoutError, SchedulerCommandError, SubmitError
 from .jobs import JobSpec, JobState, JobStatus
 from .scheduler import SchedulerPlugin, TargetOptions
@@ -74,11 +83,23 @@ class BatchOptions(TargetOptions):
             scheduler's release command (``scontrol release``, ``qrls``, ``pjrls``).
         extra_directives: Raw scheduler directives for what the profile cannot express,
             one option with its value per entry, without the directive prefix. Each is
-            checked by :meth:`check_directive`, which a plugin overrides with its
-            scheduler's syntax and the options qcsc-prefect writes itself.
+            checked by :meth:`check_directive`: against :attr:`directive_syntax` when the
+            plugin declares one.
         command_timeout: Seconds before a scheduler command is abandoned. A submission
             that timed out may still have queued the job: core looks it up by its tag.
+
+    Class attributes a plugin sets:
+
+    Attributes:
+        directive_syntax: How the submit command reads a raw directive and what one may
+            not set (:class:`~qcsc_prefect.directives.DirectiveSyntax`); ``None`` accepts
+            any one-line entry.
+        unsupported: Options this scheduler cannot honour, and why: a value other than the
+            field's default is refused with that message (``{"hold": "pjsub cannot ..."}``).
     """
+
+    directive_syntax: ClassVar[DirectiveSyntax | None] = None
+    unsupported: ClassVar[Mapping[str, str]] = {}
 
     hold: bool = Field(default=False,
                        description="Submit held; the job waits until released.")
@@ -91,11 +112,14 @@ class BatchOptions(TargetOptions):
     def check_directive(cls, raw: str) -> str:
         """Check one ``extra_directives`` entry and return it normalised.
 
-        The base accepts any one-line entry; a plugin overrides this with its syntax.
+        The base checks the entry against :attr:`directive_syntax`, or else accepts any
+        one-line entry; a plugin overrides this only for a rule the syntax cannot declare.
 
         Raises:
             ValueError: Saying what is wrong and how to write it instead.
         """
+        if cls.directive_syntax is not None:
+            return cls.directive_syntax.check(raw)
         value = check.no_newlines([raw])[0].strip()
         if not value:
             raise ValueError("an empty directive; remove the entry")
@@ -105,6 +129,15 @@ class BatchOptions(TargetOptions):
     @classmethod
     def _check_directives(cls, values: list[str]) -> list[str]:
         return [cls.check_directive(raw) for raw in values]
+
+    @field_validator("*")
+    @classmethod
+    def _supported(cls, value: Any, info: ValidationInfo) -> Any:
+        why = cls.unsupported.get(info.field_name or "")
+        if why and value != cls.model_fields[info.field_name or ""].get_default(
+                call_default_factory=True):
+            raise ValueError(why)
+        return value
 
 
 OptionsT = TypeVar("OptionsT", bound=BatchOptions)
@@ -127,7 +160,19 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
             only say the job has already ended or is unknown.
         unknown_id: Fragments of a status command's output (case-insensitive) that only say
             an id is unknown: :meth:`ask` takes such a failure as an answer.
-        states: The scheduler's state words and what they mean to core (:meth:`state`).
+        cancel_answers: Fragments of a cancel command's output lines that only report a
+            job being cancelled (``is being terminated``): no problem either.
+        error_line: Lines that mean a command failed whatever its exit code (PJM's
+            ``[ERR.] PJM nnnn``, once printed with exit code 0): with it, only such lines
+            are the problems of a failed cancel.
+        states: The scheduler's state words and what they mean to core (:meth:`state`);
+            a :class:`~qcsc_prefect.states.StateTable` serves the parsers too.
+        submit_argv: The submit command before the script path (``("sbatch",
+            "--parsable")``): the default :meth:`submit_command`. With
+            :attr:`submit_via_stdin`, the script is not named.
+        submitted: Where the job id is in the submit command's output: group 1 of the
+            first match, the default :meth:`parse_submit`.
+        cancel_argv: The cancel command before the ids: the default :meth:`cancel_command`.
         submit_via_stdin: Feed the script to the submit command's standard input
             (``bsub < script``) instead of naming it.
         cache_size: How many finished jobs' final statuses are kept.
@@ -141,7 +186,12 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
     transient: ClassVar[tuple[str, ...]] = ()
     already_gone: ClassVar[tuple[str, ...]] = ()
     unknown_id: ClassVar[tuple[str, ...]] = ()
+    cancel_answers: ClassVar[tuple[str, ...]] = ()
+    error_line: ClassVar[re.Pattern[str] | None] = None
     states: ClassVar[Mapping[str, JobState]] = {}
+    submit_argv: ClassVar[tuple[str, ...]] = ()
+    submitted: ClassVar[re.Pattern[str] | None] = None
+    cancel_argv: ClassVar[tuple[str, ...]] = ()
     submit_via_stdin: ClassVar[bool] = False
     cache_size: ClassVar[int] = 10_000
     retry_delay: ClassVar[float] = 1.0
@@ -150,6 +200,7 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         self._finals: OrderedDict[str, JobStatus] = OrderedDict()
         self._lock = threading.Lock()
         self._unknown_states: set[str] = set()
+        self._lacking: set[str] = set()
 
     # -- what a scheduler supplies ----------------------------------------------------------
 
@@ -158,12 +209,23 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         raise NotImplementedError
 
     def submit_command(self, script_path: Path, opts: OptionsT) -> list[str]:
-        """The argv that submits ``script_path`` (run in the job's work dir)."""
-        raise NotImplementedError
+        """The argv that submits ``script_path`` (run in the job's work dir).
+
+        Default: :attr:`submit_argv`, then the script's path unless it goes to stdin.
+        """
+        if not self.submit_argv:
+            raise NotImplementedError("set submit_argv or override submit_command")
+        return [*self.submit_argv, *([] if self.submit_via_stdin else [str(script_path)])]
 
     def parse_submit(self, stdout: str) -> str | None:
-        """The job id in the submit command's output, or ``None``."""
-        raise NotImplementedError
+        """The job id in the submit command's output, or ``None``.
+
+        Default: group 1 of the first match of :attr:`submitted`.
+        """
+        if self.submitted is None:
+            raise NotImplementedError("set submitted or override parse_submit")
+        found = self.submitted.search(stdout)
+        return found.group(1) if found else None
 
     def status(self, job_ids: Sequence[str], opts: OptionsT) -> dict[str, JobStatus]:
         """Report valid, not yet finished ids with as few commands as possible (ideally one).
@@ -174,8 +236,10 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         raise NotImplementedError
 
     def cancel_command(self, job_ids: Sequence[str], opts: OptionsT) -> list[str]:
-        """The argv that cancels ``job_ids``."""
-        raise NotImplementedError
+        """The argv that cancels ``job_ids`` (default: :attr:`cancel_argv`, then the ids)."""
+        if not self.cancel_argv:
+            raise NotImplementedError("set cancel_argv or override cancel_command")
+        return [*self.cancel_argv, *job_ids]
 
     def find(self, tag: str, opts: OptionsT) -> list[str] | None:
         """Ids of this user's jobs stamped with submission ``tag`` (``None``: cannot search)."""
@@ -193,8 +257,15 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         return status.state.is_terminal and not status.lingers
 
     def succeeded(self, result: CommandResult) -> bool:
-        """Whether a command succeeded (default: exit code 0)."""
-        return result.returncode == 0
+        """Whether a command succeeded: exit code 0 and no :attr:`error_line`."""
+        return result.returncode == 0 and not self.error_lines(result)
+
+    def error_lines(self, result: CommandResult) -> list[str]:
+        """The :attr:`error_line` lines of a command's output, stripped."""
+        if self.error_line is None:
+            return []
+        text = result.stderr + "\n" + result.stdout
+        return [found.group(0).strip() for found in self.error_line.finditer(text)]
 
     def is_refusal(self, result: CommandResult) -> bool:
         """Whether a failed submission is a definite refusal (see :attr:`refusals`)."""
@@ -207,11 +278,16 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         return any(fragment in text for fragment in self.transient)
 
     def cancel_problems(self, result: CommandResult) -> list[str]:
-        """The lines of a failed cancel that are real errors (not "already gone")."""
-        lines = [line.strip() for line in (result.stderr + "\n" + result.stdout).splitlines()
-                 if line.strip()]
-        problems = [line for line in lines
-                    if not any(gone.lower() in line.lower() for gone in self.already_gone)]
+        """The lines of a failed cancel that are real errors.
+
+        Not a problem: a line holding one of :attr:`already_gone` or :attr:`cancel_answers`
+        (case-insensitive), nor, with :attr:`error_line`, a line that is not an error line.
+        """
+        text = result.stderr + "\n" + result.stdout
+        lines = self.error_lines(result) or [line.strip() for line in text.splitlines()
+                                             if line.strip()]
+        fine = [fragment.lower() for fragment in (*self.already_gone, *self.cancel_answers)]
+        problems = [line for line in lines if not any(f in line.lower() for f in fine)]
         return problems or ([] if lines else [f"exit code {result.returncode}, no message"])
 
     # -- the shared mechanics -----------------------------------------------------------------
@@ -296,18 +372,37 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
             SchedulerCommandError: If it failed for another reason.
         """
         result = self.run(argv, opts)
-        if self.succeeded(result):
-            return result
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        if lines and all(any(f.lower() in line.lower() for f in self.unknown_id)
-                         for line in lines):
+        if self.succeeded(result) or self.only_unknown(result):
             return result
         raise self.failed(result, what)
 
+    def only_unknown(self, result: CommandResult) -> bool:
+        """Whether every line of a command's stderr holds one of :attr:`unknown_id`
+        (case-insensitive): it failed only for ids the scheduler does not know."""
+        lines = [line.lower() for line in result.stderr.splitlines() if line.strip()]
+        return bool(lines) and all(any(f.lower() in line for f in self.unknown_id)
+                                   for line in lines)
+
+    def lacks(self, feature: str) -> bool:
+        """Whether this scheduler was found to lack ``feature`` (see :meth:`found_lacking`)."""
+        return feature in self._lacking
+
+    def found_lacking(self, feature: str, why: str) -> None:
+        """Remember for good that the scheduler lacks ``feature`` (accounting storage, JSON
+        output): the plugin then asks another way. ``why`` is logged once, as a warning.
+        :meth:`forget` clears what was found."""
+        with self._lock:
+            first = feature not in self._lacking
+            self._lacking.add(feature)
+        if first:
+            logger.warning("%s: %s", self.info.name, why)
+
     def forget(self) -> None:
-        """Drop the cached final statuses (a test, or a server that was reset)."""
+        """Drop the cached final statuses and what the scheduler was found to lack (a test,
+        or a server that was reset)."""
         with self._lock:
             self._finals.clear()
+            self._lacking.clear()
 
     # -- the hooks, built from the parts above ----------------------------------------------
 

@@ -13,16 +13,13 @@ job is resolved (see :meth:`qcsc_prefect.scheduler.SchedulerInfo.validate_option
 
 from __future__ import annotations
 
-import copy
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from . import validation as check
+from .compat.fields import legacy_property, move_legacy_fields
 from .hookspecs import hookimpl
 from .profile import LAUNCHERS, Launcher
 
@@ -110,95 +107,6 @@ class ExecutionProfileBlock(Block):
         return check.no_newlines(str(v) for v in value)
 
 
-@dataclass(frozen=True)
-class LegacyField:
-    """Where one of the original qcsc-prefect's target-specific HPC profile fields goes.
-
-    Attributes:
-        target: The target it belonged to; the original ignored it for other targets.
-        option: The target option that holds it here.
-        default: The original's default, read back when the option does not hold it.
-        flag: For a field that becomes one ``extra_directives`` entry, the entry's flag
-            (``"--mem"``: the value ``4G`` is the entry ``"--mem=4G"``).
-        parse: Turns such an entry's text back into the original's type.
-    """
-
-    target: str
-    option: str
-    default: Any = None
-    flag: str = ""
-    parse: Callable[[str], Any] = str
-
-    @property
-    def convert(self) -> Callable[[Any], str] | None:
-        """Turns the value into its ``extra_directives`` entry (``None``: kept as is)."""
-        if not self.flag:
-            return None
-        return lambda value: f"{self.flag}={value}"
-
-    @property
-    def place(self) -> str:
-        """Where the value lives now, for messages: ``target_options['gfscache']``."""
-        entry = f" entry '{self.flag}=...'" if self.flag else ""
-        return f"target_options[{self.option!r}]{entry}"
-
-    def read(self, target: str, options: dict[str, Any]) -> Any:
-        """The value the original's field had for a profile of ``target`` with ``options``."""
-        if target != self.target or self.option not in options:
-            return copy.deepcopy(self.default)
-        held = options[self.option]
-        if self.option != "extra_directives":
-            return copy.deepcopy(held)
-        entries = [str(entry) for entry in (held if isinstance(held, list) else [held])]
-        if self.flag:
-            prefix = f"{self.flag}="
-            found = [entry[len(prefix):] for entry in entries if entry.startswith(prefix)]
-            return self.parse(found[-1]) if found else copy.deepcopy(self.default)
-        # The entries that no flagged field of this target claims.
-        claimed = tuple(f"{rule.flag}=" for rule in LEGACY_TARGET_FIELDS.values()
-                        if rule.target == self.target and rule.flag)
-        return [entry for entry in entries if not entry.startswith(claimed)]
-
-
-def _count(text: str) -> int | str:
-    return int(text) if text.isdigit() else text
-
-
-#: Fields of the original qcsc-prefect's HPCProfileBlock that are target options here.
-LEGACY_TARGET_FIELDS: dict[str, LegacyField] = {
-    "slurm_qpu": LegacyField("slurm", "qpu"),
-    "slurm_memory": LegacyField("slurm", "extra_directives", flag="--mem"),
-    "slurm_ntasks": LegacyField("slurm", "extra_directives", flag="--ntasks", parse=_count),
-    "slurm_extra_directives": LegacyField("slurm", "extra_directives", default=[]),
-    "gfscache": LegacyField("fugaku", "gfscache"),
-    "spack_modules": LegacyField("fugaku", "spack_modules", default=[]),
-    "mpi_options_for_pjm": LegacyField("fugaku", "mpi_options_for_pjm", default=[]),
-    "pjm_resources": LegacyField("fugaku", "pjm_resources", default=[]),
-}
-
-
-def _legacy_property(field: str) -> Any:
-    """A read-only attribute with the original's field name, read from ``target_options``."""
-    rule = LEGACY_TARGET_FIELDS[field]
-
-    def read(self: HPCProfileBlock) -> Any:
-        warnings.warn(
-            f"HPCProfileBlock.{field} is deprecated: read {rule.place} of the {rule.target} "
-            "target instead", DeprecationWarning, stacklevel=2)
-        return rule.read(self.hpc_target, self.target_options)
-
-    read.__name__ = field
-    read.__doc__ = (f"Deprecated, read-only: the original's ``{field}``, now "
-                    f"``{rule.place}`` of the {rule.target} target (default "
-                    f"``{rule.default!r}``).")
-    return property(read)
-
-
-def is_unset(value: Any) -> bool:
-    """The original's default for a target field: nothing to carry over."""
-    return value is None or value == [] or value == "" or value == {}
-
-
 class HPCProfileBlock(Block):
     """HPC target-specific profile (where to submit).
 
@@ -209,9 +117,10 @@ class HPCProfileBlock(Block):
     ``mpi_options_for_pjm``, ``pjm_resources``, ``slurm_qpu``, ``slurm_memory``,
     ``slurm_ntasks``, ``slurm_extra_directives``) are still accepted with a
     ``DeprecationWarning``: for their own target they move into ``target_options`` (see
-    :data:`LEGACY_TARGET_FIELDS`); for another target they are ignored, as the original did.
-    They also read back (``hpc.gfscache`` is ``hpc.target_options.get("gfscache")``, again
-    with a ``DeprecationWarning``), as the original's default when unset.
+    :data:`qcsc_prefect.compat.fields.LEGACY_TARGET_FIELDS`); for another target they are
+    ignored, as the original did. They also read back (``hpc.gfscache`` is
+    ``hpc.target_options.get("gfscache")``, again with a ``DeprecationWarning``), as the
+    original's default when unset.
     """
 
     _block_type_name = "QCSC HPC Profile"
@@ -233,50 +142,20 @@ class HPCProfileBlock(Block):
 
     # The original's target-specific fields, read back (with a DeprecationWarning) from
     # target_options; None or [] (the original's defaults) when unset or another target's.
-    gfscache = _legacy_property("gfscache")
-    spack_modules = _legacy_property("spack_modules")
-    mpi_options_for_pjm = _legacy_property("mpi_options_for_pjm")
-    pjm_resources = _legacy_property("pjm_resources")
-    slurm_qpu = _legacy_property("slurm_qpu")
-    slurm_memory = _legacy_property("slurm_memory")
-    slurm_ntasks = _legacy_property("slurm_ntasks")
-    slurm_extra_directives = _legacy_property("slurm_extra_directives")
+    gfscache = legacy_property("gfscache")
+    spack_modules = legacy_property("spack_modules")
+    mpi_options_for_pjm = legacy_property("mpi_options_for_pjm")
+    pjm_resources = legacy_property("pjm_resources")
+    slurm_qpu = legacy_property("slurm_qpu")
+    slurm_memory = legacy_property("slurm_memory")
+    slurm_ntasks = legacy_property("slurm_ntasks")
+    slurm_extra_directives = legacy_property("slurm_extra_directives")
 
     @model_validator(mode="before")
     @classmethod
     def _legacy_fields(cls, data: Any) -> Any:
         """Accept the original qcsc-prefect's target-specific fields as target options."""
-        if not isinstance(data, dict) or not LEGACY_TARGET_FIELDS.keys() & data.keys():
-            return data
-        data = dict(data)
-        target = str(data.get("hpc_target", "")).strip()
-        options = dict(data.get("target_options") or {})
-        for field, rule in LEGACY_TARGET_FIELDS.items():
-            if field not in data:
-                continue
-            value = data.pop(field)
-            if is_unset(value):
-                continue
-            if rule.target != target:
-                warnings.warn(
-                    f"HPCProfileBlock.{field}={value!r} is a {rule.target} setting and is "
-                    f"ignored for hpc_target {target!r}, as the original did; remove it",
-                    DeprecationWarning, stacklevel=2)
-                continue
-            if rule.option == "extra_directives":
-                added = [rule.convert(value)] if rule.convert else list(value)
-                options["extra_directives"] = [*options.get("extra_directives", []), *added]
-            elif rule.option in options and options[rule.option] != value:
-                raise ValueError(
-                    f"{field}: {value!r} contradicts target_options.{rule.option}="
-                    f"{options[rule.option]!r}; keep only target_options.{rule.option}")
-            else:
-                options[rule.option] = value
-            warnings.warn(
-                f"HPCProfileBlock.{field} is now {rule.place} of the {rule.target} target; "
-                "write it there", DeprecationWarning, stacklevel=2)
-        data["target_options"] = options
-        return data
+        return move_legacy_fields(data)
 
     @field_validator("hpc_target")
     @classmethod

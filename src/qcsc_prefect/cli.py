@@ -13,12 +13,13 @@ from rich.text import Text
 
 from .blockfile import load_blocks_file, pick, tomllib
 from .blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
+from .compat.migrate_io import migrate_blocks
+from .compat.migrate_report import render_report
 from .context import run_sync
 from .errors import QcscPrefectError
 from .executor import build_scheduler_script_filename, load_and_resolve, resolve_job
 from .jobs_cli import jobs_app
 from .lifecycle import plan_job, render_job
-from .migrate import migrate_blocks, render_report
 from .plugins import get_registry
 
 app = typer.Typer(help="Run Prefect flow jobs on HPC schedulers: plugins, previews, blocks.",

@@ -12,12 +12,14 @@ from .blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
 from .context import run_sync
 from .errors import ConfigurationError, ExecutableNotFoundError
 from .jobs import JobResult
-from .lifecycle import DEFAULT_OUTAGE_BUDGET, Reattach, default_job_name, run_job
-from .markers import Markers
+from .lifecycle import run_job
+from .planning import default_job_name
 from .plugins import get_registry
 from .profile import ExecutionProfile
 from .scheduler import TargetOptions
+from .submission import Reattach
 from .validation import explain
+from .wait_policy import WaitPolicy, resolve_wait
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ async def _load(block_type: type[Any], name: str, field: str) -> Any:
             raise
         import shlex  # only on this error path
 
-        from .migrate import original_document_slug
+        from .compat.migrate_io import original_document_slug
 
         original = await original_document_slug(block_type, name)
         if original:
@@ -262,17 +264,13 @@ async def run_job_from_blocks(
     work_dir: Path,
     script_filename: str,
     user_args: list[str] | None = None,
-    watch_poll_interval: float = 10.0,
+    watch_poll_interval: float | None = None,
     timeout_seconds: float | None = None,
     metrics_artifact_key: str = "hpc-job-metrics",
-    fugaku_job_name: str | None = None,
     execution_profile_overrides: dict[str, Any] | None = None,
     job_name: str | None = None,
     reattach: Reattach = True,
-    outage_budget_seconds: float = DEFAULT_OUTAGE_BUDGET,
-    cancel_on_outage: bool = False,
-    markers: Markers = True,
-    log_failures: bool = True,
+    wait: WaitPolicy | None = None,
 ) -> JobResult:
     """Resolve Prefect blocks and execute a job on the configured HPC target.
 
@@ -300,31 +298,28 @@ async def run_job_from_blocks(
             normalized for the resolved target.
         user_args: Optional extra command-line arguments appended after the command
             block's default arguments.
-        watch_poll_interval: Seconds to wait between scheduler status polls.
-        timeout_seconds: Optional maximum wait; when it passes the job is cancelled and
+        watch_poll_interval: Seconds to wait between scheduler status polls; shorthand for
+            ``wait.watch_poll_interval`` (10 when neither is given). With completion
+            markers it only paces the safety-net poll (60 s is a good value).
+        timeout_seconds: Optional maximum wait for terminal job status; shorthand for
+            ``wait.timeout_seconds``. When it passes the job is cancelled and
             :class:`~qcsc_prefect.errors.JobTimeoutError` is raised.
         metrics_artifact_key: Prefect artifact key used for job metrics.
-        fugaku_job_name: Scheduler job name (kept under its original name; applies to
-            every target). When omitted, a safe name is derived from the command name.
         execution_profile_overrides: Optional runtime overrides for selected execution
             profile fields, such as ``num_nodes`` or ``walltime``.
-        job_name: Same as ``fugaku_job_name``; takes precedence.
+        job_name: Scheduler job name. When omitted, a safe name is derived from the
+            command name. (The original's ``fugaku_job_name`` is accepted by
+            ``qcsc_prefect_executor.from_blocks.run_job_from_blocks``.)
         reattach: ``True`` (default): reattach to an earlier, still queued or running
             submission of the same script and configuration. ``"finished-ok"``: also
             reuse the result of an earlier submission that completed with exit status 0.
             ``False``: always submit anew (an unfinished earlier job is cancelled).
-        outage_budget_seconds: How long to keep waiting (with backoff) while the
-            scheduler's status command fails; then ``PollError`` is raised and the job is
-            left running for a re-run to reattach to.
-        cancel_on_outage: Cancel the job when the outage budget runs out.
-        markers: Completion markers: the job's script records its end in
-            ``work_dir/.qcsc-prefect/ended/``, so the flow sees it within a fraction of a
-            second and the scheduler is asked once (batched) to confirm it;
-            ``watch_poll_interval`` then only paces the safety-net poll (60 s is a good
-            value). ``True`` (default), a :class:`~qcsc_prefect.markers.MarkerSettings`
-            with other intervals, or ``False`` to poll only.
-        log_failures: Log a job that did not complete OK at ERROR with its stderr tail
-            (``False`` for callers that judge success themselves).
+        wait: How to wait on the job (:class:`~qcsc_prefect.wait_policy.WaitPolicy`):
+            poll interval, timeout, the outage budget (how long a failing status command
+            is waited out before ``PollError``, the job left running) and
+            ``cancel_on_outage``, completion markers, log streaming and failure logging.
+            The defaults when omitted; a shorthand keyword above that contradicts a
+            field set here is a :class:`~qcsc_prefect.errors.ConfigurationError`.
 
     Returns:
         The job's :class:`~qcsc_prefect.jobs.JobResult`, of the target's result type
@@ -339,9 +334,11 @@ async def run_job_from_blocks(
             executable map (:class:`~qcsc_prefect.errors.ExecutableNotFoundError`).
         NotImplementedError: If the resolved ``hpc_target`` is not installed
             (:class:`~qcsc_prefect.errors.UnknownTargetError`).
-        JobTimeoutError: If ``timeout_seconds`` passed (the job was cancelled).
-        PollError: If the status command failed for ``outage_budget_seconds``.
+        JobTimeoutError: If the timeout passed (the job was cancelled).
+        PollError: If the status command failed for the outage budget.
     """
+    policy = resolve_wait(wait, watch_poll_interval=watch_poll_interval,
+                          timeout_seconds=timeout_seconds)  # checked before any I/O
     resolved = await load_and_resolve(
         command_block_name=command_block_name,
         execution_profile_block_name=execution_profile_block_name,
@@ -353,11 +350,8 @@ async def run_job_from_blocks(
         script_filename=build_scheduler_script_filename(script_filename, target.hpc_target),
         exec_profile=resolved.exec_profile, executable=resolved.executable,
         queue=target.queue_name, project=target.project, options=resolved.options,
-        job_name=job_name or fugaku_job_name or resolved.job_name,
-        watch_poll_interval=watch_poll_interval,
-        timeout_seconds=timeout_seconds, metrics_artifact_key=metrics_artifact_key,
-        reattach=reattach, outage_budget_seconds=outage_budget_seconds,
-        cancel_on_outage=cancel_on_outage, markers=markers, log_failures=log_failures)
+        job_name=job_name or resolved.job_name, metrics_artifact_key=metrics_artifact_key,
+        reattach=reattach, wait=policy)
 
 
 def run_job_from_blocks_sync(**kwargs: Any) -> JobResult:

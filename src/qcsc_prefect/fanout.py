@@ -79,7 +79,8 @@ class JobRequest(Generic[T]):
         run_options: Further keyword arguments of
             :func:`~qcsc_prefect.run_job_from_blocks` (``watch_poll_interval``,
             ``timeout_seconds``, ``metrics_artifact_key``, ``execution_profile_overrides``,
-            ``reattach``, ``log_failures``, ...), passed by keyword.
+            ``reattach``, ``wait`` (a :class:`~qcsc_prefect.WaitPolicy`)), passed by
+            keyword.
         reuse: Called first, without arguments: a value to return *instead of running the
             job* (typically its complete outputs from an earlier run), or ``None`` to run
             it. A plain function runs in a worker thread; an ``async`` one is awaited.

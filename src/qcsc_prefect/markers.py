@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +149,53 @@ def list_markers(directory: Path) -> set[str]:
         return {name for name in os.listdir(directory) if not name.startswith(".")}
     except OSError:
         return set()
+
+
+class MarkerScan:
+    """The shared poller's marker check: the watched jobs whose markers say they ended.
+
+    File system only: one listing per marker directory, however many jobs share it, and
+    one read per marker found. The poller (:class:`~qcsc_prefect.poller.StatusPoller`) asks
+    :meth:`due` when the next check is and calls :meth:`scan` then, each poll round; the
+    scheduler's confirmation of the ends found stays the poller's business.
+    """
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+
+    def restart(self, now: float) -> None:
+        """Pace the checks from ``now`` (the poller's thread starts)."""
+        self._last = now
+
+    def due(self, check_intervals: Iterable[float]) -> float:
+        """When the next check is due (``time.monotonic()``).
+
+        Args:
+            check_intervals: The ``check_interval`` of every job to check; none: never.
+        """
+        return self._last + min(check_intervals, default=float("inf"))
+
+    def scan(self, markers: Mapping[str, Path], now: float) -> dict[str, MarkerEnd]:
+        """Check the markers of ``markers`` (job id -> marker file) once.
+
+        Args:
+            markers: The jobs to check and their marker files.
+            now: ``time.monotonic()`` of this check (paces the next one).
+
+        Returns:
+            The jobs whose marker is there and readable, with what it says.
+        """
+        self._last = now
+        by_dir: dict[Path, dict[str, list[str]]] = {}
+        for job_id, path in markers.items():
+            by_dir.setdefault(path.parent, {}).setdefault(path.name, []).append(job_id)
+        found: dict[str, MarkerEnd] = {}
+        for directory, names in by_dir.items():
+            for name in list_markers(directory) & names.keys():
+                end = read_marker(directory / name)
+                if end is not None:
+                    found.update(dict.fromkeys(names[name], end))
+        return found
 
 
 def prepare_marker_dir(work_dir: Path) -> None:

@@ -192,8 +192,3 @@ def _with_dist(info: SchedulerInfo, dist: Any) -> SchedulerInfo:
 def get_registry() -> Registry:
     """The process-wide registry, built on first use from the installed plugins."""
     return Registry(build_plugin_manager())
-
-
-def reset_registry() -> None:
-    """Forget the cached registry (tests that install or block plugins use this)."""
-    get_registry.cache_clear()

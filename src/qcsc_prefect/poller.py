@@ -11,11 +11,12 @@ the target's ``min_poll_interval``. When the status command fails, the poller ba
 outage began); each waiter decides, against its own outage budget, how long to go on.
 
 Completion markers (:mod:`qcsc_prefect.markers`): a watch may name the marker file its
-job writes when it ends. The poller then lists the marker directories every
-``check_interval`` (file system only, one listing per directory) and, when markers
-appear, asks the scheduler once, in one batched call for all of those jobs, to confirm
-their final records; at most one such call per ``confirm_gap``, and never two scheduler
-calls closer than that (or the interval). A job the scheduler does not report as ended
+job writes when it ends. The poller's :class:`~qcsc_prefect.markers.MarkerScan` then
+checks the marker directories every ``check_interval`` (file system only, one listing per
+directory) and reports the jobs whose markers appeared; the poller asks the scheduler
+once, in one batched call for all of those jobs, to confirm their final records; at most
+one such call per ``confirm_gap``, and never two scheduler calls closer than that (or the
+interval). A job the scheduler does not report as ended
 yet is asked about again with backoff, in the same batched calls; once ``confirm_wait`` has
 passed and the scheduler has answered since (a status outage is waited out as always),
 the marker's own exit status is taken. The interval poll of every job goes on as a safety
@@ -37,10 +38,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .jobs import JobStatus
-from .markers import MarkerEnd, MarkerSettings, list_markers, read_marker
+from .markers import MarkerEnd, MarkerScan, MarkerSettings
+
+T = TypeVar("T")
 
 logger = logging.getLogger("qcsc_prefect.poller")
 
@@ -115,12 +118,22 @@ class _Ended:
 
 
 class StatusPoller:
-    """Polls one target (with one set of target options) for every waiting job."""
+    """Polls one target (with one set of target options) for every waiting job.
 
-    def __init__(self, name: str, poll: PollFunction, *, min_interval: float = 0.0) -> None:
+    Args:
+        name: The target, for thread names and log messages.
+        poll: The batched status call: job ids -> their statuses.
+        min_interval: Fewest seconds between two status calls.
+        markers: Checks the completion markers of watches that name one; a fresh
+            :class:`~qcsc_prefect.markers.MarkerScan` when omitted.
+    """
+
+    def __init__(self, name: str, poll: PollFunction, *, min_interval: float = 0.0,
+                 markers: MarkerScan | None = None) -> None:
         self.name = name
         self._poll = poll
         self._min_interval = min_interval
+        self._markers = markers or MarkerScan()
         self._cond = threading.Condition()
         self._watches: list[Watch] = []
         self._thread: threading.Thread | None = None
@@ -182,7 +195,8 @@ class StatusPoller:
     def _run(self) -> None:
         failures = 0
         outage_since = 0.0
-        last_full = last_call = last_scan = time.monotonic()
+        last_full = last_call = time.monotonic()
+        self._markers.restart(last_full)
         with self._cond:
             while True:
                 if not self._watches:
@@ -200,8 +214,8 @@ class StatusPoller:
                           min([base, *(s.confirm_gap for s in settings)]))
                 backoff = min(2 ** failures, 8)
                 next_full = max(last_full + base * backoff, last_call + gap)
-                next_scan = last_scan + min(s.check_interval for s in settings) \
-                    if marked else float("inf")
+                next_scan = self._markers.due(w.markers.check_interval for w in marked
+                                              if w.markers is not None)
                 pending = self._ended
                 next_confirm = max(min(e.due for e in pending.values()), last_call + gap) \
                     if pending else float("inf")
@@ -217,8 +231,8 @@ class StatusPoller:
                     self._give_up(now)
                     continue
                 if now >= next_scan:
-                    last_scan = now
-                    self._scan(marked, now)
+                    self._note_ended({w.job_id: w.marker for w in marked
+                                      if w.marker is not None}, now)
                     continue
                 full = now >= next_full
                 job_ids = sorted({w.job_id for w in self._watches}) if full \
@@ -242,37 +256,29 @@ class StatusPoller:
                 self._confirm(outcome, job_ids, gap, base)
                 self._deliver(watches, outcome)
 
-    def _call(self, job_ids: list[str]) -> Mapping[str, JobStatus] | BaseException:
-        """One scheduler call, made without holding the lock."""
+    def _unlocked(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` without holding the lock (scheduler calls, file system)."""
         self._cond.release()
         try:
-            return self._poll(job_ids)
-        except Exception as exc:
-            return exc
+            return fn(*args)
         finally:
             self._cond.acquire()
 
-    def _scan(self, marked: list[Watch], now: float) -> None:
-        """List each marker directory once; jobs whose markers appeared wait for confirmation."""
-        by_dir: dict[Path, dict[str, list[Watch]]] = {}
-        for w in marked:
-            assert w.marker is not None
-            by_dir.setdefault(w.marker.parent, {}).setdefault(w.marker.name, []).append(w)
-        self._cond.release()
+    def _call(self, job_ids: list[str]) -> Mapping[str, JobStatus] | BaseException:
+        """One scheduler call, made without holding the lock; its error is returned."""
         try:
-            found: list[tuple[Watch, MarkerEnd]] = []
-            for directory, names in by_dir.items():
-                for name in list_markers(directory) & names.keys():
-                    end = read_marker(directory / name)
-                    if end is not None:
-                        found += [(w, end) for w in names[name]]
-        finally:
-            self._cond.acquire()
-        for w, end in found:
-            if w in self._watches and w.job_id not in self._ended and w.markers is not None:
-                wait = max(x.markers.confirm_wait for x in self._watches
-                           if x.job_id == w.job_id and x.markers is not None)
-                self._ended[w.job_id] = _Ended(end, seen=now, due=now, deadline=now + wait)
+            return self._unlocked(self._poll, job_ids)
+        except Exception as exc:
+            return exc
+
+    def _note_ended(self, markers: Mapping[str, Path], now: float) -> None:
+        """Check ``markers``; jobs whose markers appeared wait for the scheduler's confirmation."""
+        found = self._unlocked(self._markers.scan, markers, now)
+        for job_id, end in found.items():
+            waits = [w.markers.confirm_wait for w in self._watches
+                     if w.job_id == job_id and w.markers is not None]
+            if waits and job_id not in self._ended:
+                self._ended[job_id] = _Ended(end, seen=now, due=now, deadline=now + max(waits))
 
     def _confirm(self, outcome: Mapping[str, JobStatus], asked: Iterable[str], gap: float,
                  interval: float) -> None:

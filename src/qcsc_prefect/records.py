@@ -15,13 +15,14 @@ on that job instead of submitting a second one (see :mod:`qcsc_prefect.lifecycle
 from __future__ import annotations
 
 import json
-import os
 import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from .files import write_atomic
 
 RECORD_DIR = ".qcsc-prefect"
 
@@ -102,9 +103,7 @@ def load_record(path: Path) -> SubmissionRecord | None:
 def save_record(path: Path, record: SubmissionRecord) -> None:
     """Write a record atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(record), indent=1, default=str))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(asdict(record), indent=1, default=str))
 
 
 def find_records(roots: Iterable[Path]) -> Iterator[tuple[Path, SubmissionRecord]]:

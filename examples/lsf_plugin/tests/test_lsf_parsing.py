@@ -20,12 +20,12 @@ DATA = Path(__file__).parent / "data"
     "Warning: your project is not registered\nJob <5101> is submitted to queue <short>.\n",
 ])
 def test_bsub_answer_gives_the_job_id(answer: str) -> None:
-    assert parsing.parse_bsub(answer) == "5101"
+    assert plugin.parse_submit(answer) == "5101"
 
 
 @pytest.mark.parametrize("answer", ["", "Job not submitted.", "Job <abc> is submitted"])
 def test_bsub_answer_without_an_id_gives_none(answer: str) -> None:
-    assert parsing.parse_bsub(answer) is None
+    assert plugin.parse_submit(answer) is None
 
 
 def test_the_poll_format_asks_for_the_fields_the_parser_reads() -> None:
@@ -83,14 +83,18 @@ def test_lines_that_are_not_rows_are_skipped() -> None:
     assert list(parsing.parse_bjobs(text)) == ["5104"]
 
 
+def only_unknown_ids(stderr: str) -> bool:
+    return plugin.only_unknown(CommandResult(["bjobs"], 255, "", stderr))
+
+
 def test_unknown_ids_alone_are_an_answer_of_bjobs() -> None:
     stderr = "Job <987654321> is not found\nJob <5> is not found\n"
-    assert parsing.only_unknown_ids(stderr)
-    assert parsing.only_unknown_ids("No job found\n")
-    assert parsing.only_unknown_ids("No unfinished job found\n")
-    assert not parsing.only_unknown_ids(stderr + "Cannot connect to LSF. Please wait ...\n")
-    assert not parsing.only_unknown_ids("LSF is down. Please wait ...\n")
-    assert not parsing.only_unknown_ids("")  # a failure without a word is a failure
+    assert only_unknown_ids(stderr)
+    assert only_unknown_ids("No job found\n")
+    assert only_unknown_ids("No unfinished job found\n")
+    assert not only_unknown_ids(stderr + "Cannot connect to LSF. Please wait ...\n")
+    assert not only_unknown_ids("LSF is down. Please wait ...\n")
+    assert not only_unknown_ids("")  # a failure without a word is a failure
 
 
 def test_bkill_already_finished_unknown_and_terminating_are_not_problems() -> None:

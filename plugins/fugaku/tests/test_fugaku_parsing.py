@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qcsc_prefect.jobs import JobState, exit_status_of
+from qcsc_prefect.shell import CommandResult
 from qcsc_prefect_fugaku import parsing, plugin
 
 #: The rows of the real ``pjstat -H -v`` sample (shared/formats/samples/pjm/, an autosubmit
@@ -120,20 +121,24 @@ def test_held_job_reports_its_reason() -> None:
 
 
 def test_pjsub_output() -> None:
-    assert parsing.parse_pjsub("[INFO] PJM 0000 pjsub Job 9714 submitted.\n") == "9714"
-    assert parsing.parse_pjsub("[INFO] PJM 0000 pjsub Job 100_0 submitted.\n") == "100_0"
-    assert parsing.parse_pjsub("Job 43607196 submitted.") == "43607196"
-    assert parsing.parse_pjsub(
+    assert plugin.parse_submit("[INFO] PJM 0000 pjsub Job 9714 submitted.\n") == "9714"
+    assert plugin.parse_submit("[INFO] PJM 0000 pjsub Job 100_0 submitted.\n") == "100_0"
+    assert plugin.parse_submit("Job 43607196 submitted.") == "43607196"
+    assert plugin.parse_submit(
         "[ERR.] PJM 0057 pjsub node=32 is greater than the upper limit.") is None
 
 
-def test_pjm_messages_are_found_by_level() -> None:
+def test_only_err_lines_are_errors_whatever_the_exit_code() -> None:
     text = ("[INFO] PJM 0100 pjdel Accepted job 1.\n"
-            "[ERR.] PJM 0112 pjdel Job 99999 does not exist.\n"
+            "  [ERR.] PJM 0112 pjdel Job 99999 does not exist.\n"
             "[WARN] PJM 0300 pjdel something\n")
-    assert parsing.messages(text) == ["[ERR.] PJM 0112 pjdel Job 99999 does not exist."]
-    assert parsing.messages(text, "INFO") == ["[INFO] PJM 0100 pjdel Accepted job 1."]
-    assert parsing.messages(text, "WARN") == ["[WARN] PJM 0300 pjdel something"]
+    failed = CommandResult(["pjdel"], 0, text, "")
+    assert plugin.error_lines(failed) == ["[ERR.] PJM 0112 pjdel Job 99999 does not exist."]
+    assert not plugin.succeeded(failed)  # old PJM: exit code 0 with an [ERR.] line
+    assert plugin.succeeded(CommandResult(["pjdel"], 0, text.replace("[ERR.]", "[INFO]"), ""))
+    refused = CommandResult(["pjdel"], 1, "", "[ERR.] PJM 0100 pjdel Permission denied.\n")
+    assert plugin.cancel_problems(failed) == []  # 0112: no such job, already gone
+    assert plugin.cancel_problems(refused) == ["[ERR.] PJM 0100 pjdel Permission denied."]
 
 
 @pytest.mark.parametrize("job_id", ["1", "9714", "100_0", "1362939[3]"])

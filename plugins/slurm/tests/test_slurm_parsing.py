@@ -65,14 +65,6 @@ def test_completing_is_not_terminal_and_every_final_state_is() -> None:
         assert parsing.map_state(word).value == word
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("3:0", (3, 0)), ("0:15", (0, 15)), ("0:9", (0, 9)), ("255:0", (255, 0)),
-    ("7", (7, 0)), ("", (None, None)), ("x:y", (None, None)), ("1:", (None, None)),
-])
-def test_exit_code(text: str, expected: tuple[int | None, int | None]) -> None:
-    assert parsing.parse_exit_code(text) == expected
-
-
 def test_sacct_every_recorded_case() -> None:
     s = parsing.parse_sacct(SACCT, FIELDS)
     assert sorted(s, key=int) == ["2", "3", "4", "5", "6", "17"]
@@ -182,12 +174,13 @@ def test_scontrol_several_jobs() -> None:
     ("sbatch: warning: x\n77\n", "77"),
 ])
 def test_sbatch_parsable(stdout: str, job_id: str) -> None:
-    assert parsing.parse_sbatch(stdout) == job_id
+    assert plugin.parse_submit(stdout) == job_id
 
 
-@pytest.mark.parametrize("stdout", ["", "\n", "Submitted batch job 5\n", "abc;def\n"])
+@pytest.mark.parametrize("stdout", ["", "\n", "Submitted batch job 5\n", "abc;def\n",
+                                    "5\n\nnot an id\n", "12a\n"])
 def test_sbatch_without_id(stdout: str) -> None:
-    assert parsing.parse_sbatch(stdout) is None
+    assert plugin.parse_submit(stdout) is None
 
 
 def test_accounting_disabled_message() -> None:
@@ -202,10 +195,7 @@ def test_job_ids() -> None:
     assert not any(map(plugin.is_job_id, ["", "-1", "--all", "1 2", "19_[1-3]", "a", "1\n"]))
 
 
-def test_comments() -> None:
-    text = "5|qcsc-prefect:abc\n6|(null)\n7|a|b with pipe\n"
-    assert parsing.parse_squeue_comments(text) == {
-        "5": "qcsc-prefect:abc", "6": "(null)", "7": "a|b with pipe"}
+def test_tag_comment() -> None:
     assert parsing.tag_comment("abc") == "qcsc-prefect:abc"
 
 

@@ -8,9 +8,10 @@ A job directory holds ``job.json`` (what to run, written before the runner start
 ``runner.claim``, ``runner.pid``, ``started`` (ISO time, once the script runs), ``cancel``
 (a cancel request) and ``result.json`` (the outcome, written atomically by the runner).
 
-The runner is started either as ``python runner.py JOB_DIR`` (a Python start per job, the
-fake schedulers' way) or, with ``agent=<dir>``, by the local agent (:mod:`.agent`), which
-forks it from an already running interpreter.
+The runner is started either as ``python runner.py JOB_DIR`` (a Python start per job; the
+fake schedulers start their queueing variant of it the same way) or, with
+``agent=<dir>``, by the local agent (:mod:`.agent`), which forks it from an already
+running interpreter.
 """
 
 from __future__ import annotations
@@ -22,18 +23,15 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..files import write_atomic
+from .runner import proc_start_time
+
 RUNNER = Path(__file__).with_name("runner.py")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step (readers never see half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def allocate_id(root: Path) -> str:
@@ -52,7 +50,8 @@ def allocate_id(root: Path) -> str:
     return str(job_id)
 
 
-def start_runner(job_dir: Path, spec: dict[str, Any], *, agent: Path | None = None) -> None:
+def start_runner(job_dir: Path, spec: dict[str, Any], *, agent: Path | None = None,
+                 command: Sequence[str] | None = None) -> None:
     """Write ``job.json`` and start the detached runner; returns once it is running.
 
     Args:
@@ -61,6 +60,8 @@ def start_runner(job_dir: Path, spec: dict[str, Any], *, agent: Path | None = No
         agent: Directory of a local agent to fork the runner (started if none runs
             there); ``None``, or an agent that cannot be reached, starts a Python
             process for the runner instead.
+        command: The command that starts a runner, ``job_dir`` appended (it must
+            detach like ``runner.py``); default :data:`RUNNER` in an isolated Python.
 
     Raises:
         RuntimeError: If the runner did not start (its own log is in the message).
@@ -75,7 +76,8 @@ def start_runner(job_dir: Path, spec: dict[str, Any], *, agent: Path | None = No
     # No pipes: the detached runner would hold them open until the job ends.
     runner_log = job_dir / "runner.log"
     with open(runner_log, "wb") as log:
-        proc = subprocess.run([sys.executable, "-I", str(RUNNER), str(job_dir)],
+        argv = [*(command or (sys.executable, "-I", str(RUNNER))), str(job_dir)]
+        proc = subprocess.run(argv,
                               stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                               timeout=30, check=False)
     if proc.returncode != 0 or not (job_dir / "runner.pid").exists():
@@ -91,7 +93,7 @@ def runner_pid(job_dir: Path) -> int | None:
     except (FileNotFoundError, ValueError):
         return None
     if started:  # the runner's start time was recorded: a reused pid has another one
-        now = _start_time(pid)
+        now = proc_start_time(pid)
         if now is None and not Path("/proc/self").exists():
             return pid if alive(pid) else None  # no /proc: a reused pid cannot be told
         return pid if now == started else None
@@ -103,14 +105,6 @@ def runner_pid(job_dir: Path) -> int | None:
         except OSError:
             return None
     return pid
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return None
 
 
 def alive(pid: int | None) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field
 
 from ..errors import SubmitError
+from ..files import write_atomic
 from ..jobs import JobSpec, JobState, JobStatus
 from ..scheduler import SchedulerInfo, SchedulerPlugin, TargetOptions
 from ..templating import launch_command, render_template
@@ -76,7 +77,7 @@ class LocalScheduler(SchedulerPlugin):
         }
         if job.tag:
             (root / "tags").mkdir(exist_ok=True)
-            (root / "tags" / job.tag).write_text(job_id)
+            write_atomic(root / "tags" / job.tag, job_id)
         try:
             jobdir.start_runner(job_dir, spec,
                                 agent=root if agent_client.enabled() else None)

@@ -28,3 +28,11 @@ TRANSIENT = ("LSF is down", "Cannot connect to LSF", "Please wait",
 ALREADY_GONE = ("already finished", "No matching job found")
 """bkill's answers for an id with nothing left to kill (``Job <1234>: Job has already
 finished``, ``Job <1234>: No matching job found``)."""
+
+UNKNOWN_ID = ("is not found", "job found")
+"""bjobs's answers for ids it does not know (``Job <1234> is not found``, ``No job found``,
+``No unfinished job found``): the others' rows are still an answer."""
+
+CANCEL_ANSWERS = ("is being terminated", "is being signaled")
+"""bkill's line for each job it did kill (``Job <1234> is being terminated``), printed beside
+its errors: not a problem."""

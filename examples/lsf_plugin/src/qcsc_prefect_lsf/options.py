@@ -10,23 +10,25 @@ Example HPC profile (TOML for ``qcsc-prefect blocks apply``)::
 
 from __future__ import annotations
 
-from qcsc_prefect import validation as check
 from qcsc_prefect.batch import BatchOptions
+from qcsc_prefect.directives import DirectiveSyntax
 
 #: bsub options that qcsc-prefect writes itself or that would break the job's lifecycle.
 RESERVED_OPTIONS: dict[str, str] = {
     **dict.fromkeys(["-o", "-oo"], "LSF's job report file; the job's own output goes to the "
-                    "streamed .out file"),
+                    "streamed .out file: remove it"),
     **dict.fromkeys(["-e", "-eo"], "the job's stderr, which qcsc-prefect streams into the "
-                    "run log"),
+                    "run log: remove it"),
     "-J": "the job name; pass job_name instead",
-    "-Jd": "the job description, which carries the submission tag",
+    "-Jd": "the job description, which carries the submission tag: remove it",
     "-q": "the queue; set it in the HPC profile (queue_cpu/queue_gpu)",
     "-P": "the project; set it in the HPC profile (project_cpu/project_gpu)",
     "-n": "the slot count; set num_nodes and mpiprocs in the execution profile",
     "-W": "the run limit; set walltime in the execution profile",
     "-H": "holding the job; set target option hold instead",
-    "-K": "waiting for the job inside bsub, which would block the submission",
+    "-K": "waiting for the job inside bsub, which would block the submission: remove it",
+    **dict.fromkeys(["-I", "-Ip", "-IS", "-ISp", "-ISs", "-Is", "-IX"],
+                    "an interactive job, which a batch flow cannot run: remove it"),
 }
 
 
@@ -38,27 +40,13 @@ class LsfOptions(BatchOptions):
     are raw ``#BSUB`` options (``"-M 4GB"``, ``"-R \\"select[mem>4000]\\""``, ``"-B"``,
     ``"-b 23:30"``), quoted as in a shell; ``command_timeout`` bounds each bsub, bjobs and
     bkill call (a timed-out bsub may have queued the job: core finds it by its tag).
+
+    A raw directive is refused if it sets an option of :data:`RESERVED_OPTIONS` (what
+    qcsc-prefect writes itself, and interactive jobs) or a ``span[...]`` resource string,
+    with what to set instead.
     """
 
-    @classmethod
-    def check_directive(cls, raw: str) -> str:
-        """One raw ``#BSUB`` option, checked; returns it stripped.
-
-        Options qcsc-prefect writes itself (:data:`RESERVED_OPTIONS`), interactive jobs
-        (``-I...``) and ``span[...]`` resource strings are refused with what to set instead.
-
-        Raises:
-            ValueError: Saying what is wrong and how to write it instead.
-        """
-        value, words = check.directive_words(raw, prefix="#BSUB", command="bsub",
-                                             example="-M 4GB")
-        option = words[0]
-        if option in RESERVED_OPTIONS:
-            raise ValueError(f"{raw!r} sets {option}, {RESERVED_OPTIONS[option]}; remove it")
-        if option.startswith("-I"):
-            raise ValueError(f"{raw!r} asks for an interactive job, which a batch flow "
-                             "cannot run; remove it")
-        if option == "-R" and "span[" in value:
-            raise ValueError(f"{raw!r} sets span[...], which qcsc-prefect writes from "
-                             "num_nodes and mpiprocs; set those in the execution profile")
-        return value
+    directive_syntax = DirectiveSyntax(
+        prefix="#BSUB", command="bsub", example="-M 4GB", reserved=RESERVED_OPTIONS,
+        fragments={"span[": "which qcsc-prefect writes from num_nodes and mpiprocs; set those "
+                            "in the execution profile"})

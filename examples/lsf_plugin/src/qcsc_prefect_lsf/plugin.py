@@ -9,12 +9,10 @@ directive values are built by :mod:`.render`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from qcsc_prefect import JobSpec, JobStatus, SchedulerInfo
 from qcsc_prefect.batch import BatchScheduler
-from qcsc_prefect.shell import CommandResult
 
 from . import commands, parsing, render
 from .options import LsfOptions
@@ -27,11 +25,14 @@ class LsfScheduler(BatchScheduler[LsfOptions]):
         name="lsf", script_suffix=".lsf", options_model=LsfOptions,
         description="IBM Spectrum LSF: bsub, bjobs, bkill (example plugin built from the kit)")
     package, template = "qcsc_prefect_lsf", "batch.lsf.j2"
-    job_id_pattern = parsing.JOB_ID
-    submit_via_stdin = True  # bsub reads #BSUB lines from stdin (from a file: only on request)
-    refusals = commands.REFUSALS
-    transient = commands.TRANSIENT
-    already_gone = commands.ALREADY_GONE
+    job_id_pattern, states = parsing.JOB_ID, parsing.STATES
+    # bsub, run in the work dir (where the job then runs), reads the script and its #BSUB
+    # lines from stdin (from a file only on request); bkill takes the ids.
+    submit_argv, submit_via_stdin, submitted = ("bsub",), True, parsing.SUBMITTED
+    cancel_argv = ("bkill",)
+    refusals, transient = commands.REFUSALS, commands.TRANSIENT
+    already_gone, cancel_answers = commands.ALREADY_GONE, commands.CANCEL_ANSWERS
+    unknown_id = commands.UNKNOWN_ID
 
     def directives(self, job: JobSpec, opts: LsfOptions) -> dict[str, Any]:
         """Tag, queue, project, slots, hosts, run limit and LSF's report file."""
@@ -44,26 +45,9 @@ class LsfScheduler(BatchScheduler[LsfOptions]):
                 "run_limit": render.run_limit(walltime) if walltime else None,
                 "report": render.report_name(job)}
 
-    def submit_command(self, script_path: Path, opts: LsfOptions) -> list[str]:
-        """``bsub``, run in the work dir (where the job then runs), the script on stdin."""
-        return ["bsub"]
-
-    def parse_submit(self, stdout: str) -> str | None:
-        """The id in ``Job <1234> is submitted to queue <normal>.``"""
-        return parsing.parse_bsub(stdout)
-
     def status(self, job_ids: Sequence[str], opts: LsfOptions) -> dict[str, JobStatus]:
         """One ``bjobs -a -o "<fields> delimiter='|'" <ids>``."""
         return parsing.parse_bjobs(self.bjobs(["-o", parsing.BJOBS_FORMAT, *job_ids], opts))
-
-    def cancel_command(self, job_ids: Sequence[str], opts: LsfOptions) -> list[str]:
-        """``bkill <ids>``."""
-        return ["bkill", *job_ids]
-
-    def cancel_problems(self, result: CommandResult) -> list[str]:
-        """bkill answers each job on a line; ``Job <1234> is being terminated`` is no problem."""
-        return [line for line in super().cancel_problems(result)
-                if not parsing.terminating(line)]
 
     def find(self, tag: str, opts: LsfOptions) -> list[str]:
         """This user's jobs whose description (``bsub -Jd``) carries ``tag``.
@@ -79,10 +63,7 @@ class LsfScheduler(BatchScheduler[LsfOptions]):
         Raises:
             SchedulerCommandError: If bjobs failed for another reason.
         """
-        result = self.run(["bjobs", "-a", "-noheader", *args], opts)
-        if not self.succeeded(result) and not parsing.only_unknown_ids(result.stderr):
-            raise self.failed(result)
-        return result.stdout
+        return self.ask(["bjobs", "-a", "-noheader", *args], opts, "bjobs").stdout
 
 
 plugin = LsfScheduler()

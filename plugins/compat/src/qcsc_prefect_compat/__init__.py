@@ -36,9 +36,11 @@ class Module:
 
 
 _BLOCKS = {"qcsc_prefect.blocks": ("CommandBlock", "ExecutionProfileBlock", "HPCProfileBlock")}
-_FROM_BLOCKS = ("SubmissionTarget", "resolve_hpc_target", "resolve_submission_target",
-                "build_scheduler_script_filename", "resolve_scheduler_script_filename",
-                "run_job_from_blocks")
+#: The original's entry point, with its exact signature (``fugaku_job_name`` among it).
+_RUN_FROM_BLOCKS = {"qcsc_prefect_compat.executor": ("run_job_from_blocks",)}
+_FROM_BLOCKS = {"qcsc_prefect.executor": (
+    "SubmissionTarget", "resolve_hpc_target", "resolve_submission_target",
+    "build_scheduler_script_filename", "resolve_scheduler_script_filename"), **_RUN_FROM_BLOCKS}
 #: The original defined these in each adapter's runtime module; here they are one copy.
 _ERRORS = {"qcsc_prefect.errors": ("SubmitError", "WaitTimeout", "CancelError")}
 
@@ -68,8 +70,8 @@ MODULES: dict[str, Module] = {
         {"qcsc_prefect.profile": ("ExecutionProfile", "Launcher")}),
     "qcsc_prefect_blocks.common": Module(_BLOCKS),
     "qcsc_prefect_blocks.common.blocks": Module(_BLOCKS),
-    "qcsc_prefect_executor": Module({"qcsc_prefect.executor": ("run_job_from_blocks",)}),
-    "qcsc_prefect_executor.from_blocks": Module({"qcsc_prefect.executor": _FROM_BLOCKS}),
+    "qcsc_prefect_executor": Module(_RUN_FROM_BLOCKS),
+    "qcsc_prefect_executor.from_blocks": Module(_FROM_BLOCKS),
     **_target_modules("miyabi", "Miyabi", "MiyabiPBSRuntime"),
     **_target_modules("fugaku", "Fugaku", "FugakuPJMRuntime"),
     **_target_modules("slurm", "Slurm", "SlurmRuntime"),

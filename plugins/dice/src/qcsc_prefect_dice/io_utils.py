@@ -19,6 +19,8 @@ from uuid import uuid4
 
 import numpy as np
 
+from qcsc_prefect.files import write_atomic
+
 from .determinants import DetsBinError, read_dets_bin, write_det_file
 from .errors import DiceOutputFormatError
 from .inputs import render_input_dat
@@ -126,9 +128,7 @@ def prep_keyed_inputs(*, work_dir: Path, key: str, **inputs: Any) -> bool:
         return False
     done = Path(work_dir) / INPUTS_DONE_FILE
     prep_dice_input_files(work_dir=work_dir, **inputs)
-    tmp = done.with_name(f"{done.name}.{os.getpid()}.tmp")
-    tmp.write_text(f"{key}\n")
-    os.replace(tmp, done)
+    write_atomic(done, f"{key}\n")
     return True
 
 

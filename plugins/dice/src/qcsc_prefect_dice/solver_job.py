@@ -40,6 +40,7 @@ from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.executor import build_scheduler_script_filename
 from qcsc_prefect.fanout import JobRequest, run_jobs_from_blocks
 from qcsc_prefect.jobs import JobResult, JobState
+from qcsc_prefect.wait_policy import WaitPolicy
 
 from .errors import DiceJobFailedError, DiceOutputError
 from .executable import REQUIRED_FIXES, dice_build_fixes
@@ -285,7 +286,7 @@ class DiceSHCISolverJob(Block):
             "timeout_seconds": self.timeout_seconds,
             "metrics_artifact_key": self.metrics_artifact_key,
             # an unfixed Dice exits 1 under mpirun after a good run: its files decide
-            "log_failures": launch.fixed,
+            "wait": WaitPolicy(log_failures=launch.fixed),
         }
         overrides = launch.overrides(work_dir)
         if overrides:

@@ -1,20 +1,10 @@
-"""qcsc-prefect-fugaku: the ``fugaku`` scheduler target (Fujitsu PJM) for qcsc-prefect.
+"""qcsc-prefect-fugaku: the ``fugaku`` scheduler target, Fujitsu PJM (``pjsub``, ``pjstat``).
 
-Installing the distribution registers the target (entry point ``qcsc_prefect`` ->
-``qcsc_prefect_fugaku.plugin:plugin``); after that ``HPCProfileBlock(hpc_target="fugaku")``
-works with :func:`qcsc_prefect.run_job_from_blocks`. The names below keep the original
-qcsc-prefect Fugaku API::
-
-    from qcsc_prefect_fugaku import FugakuJobRequest, run_fugaku_job
-
-    result = await run_fugaku_job(
-        work_dir=Path("runs/hello"), script_filename="hello.pjm",
-        exec_profile=ExecutionProfile(command_key="hello", walltime="00:05:00"),
-        req=FugakuJobRequest(queue_name="small", project="ra000000",
-                             executable="/usr/bin/hostname"),
-    )
-
-Target options (``HPCProfileBlock.target_options``) are :class:`FugakuOptions`.
+With the distribution installed, ``HPCProfileBlock(hpc_target="fugaku")`` runs jobs through
+:func:`qcsc_prefect.run_job_from_blocks` (entry point ``qcsc_prefect_fugaku.plugin:plugin``;
+target options: :class:`FugakuOptions`), and the original Fugaku API works as before:
+``run_fugaku_job(work_dir=..., script_filename="hello.pjm", exec_profile=...,
+req=FugakuJobRequest(queue_name="small", project="ra000000", executable="/usr/bin/hostname"))``.
 """
 
 from .builder import (

@@ -4,23 +4,20 @@
 variables (:meth:`FugakuScheduler.template_vars <qcsc_prefect_fugaku.plugin.FugakuScheduler>`),
 so a previewed script is the script that would be submitted. The PJM job name carries the
 submission tag (``<name>.<tag>``, :func:`pjm_job_name`): that is how a lost submission is
-found again with ``pjstat``.
+found again with ``pjstat``. The original-style functions are core's
+:mod:`qcsc_prefect.compat.functions`, bound to this target's declaration :data:`API`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
+from qcsc_prefect.compat import functions
+from qcsc_prefect.compat.api import OriginalAPI
 from qcsc_prefect.jobs import JobSpec
-from qcsc_prefect.lifecycle import plan_job
-from qcsc_prefect.lifecycle import write_script_file as _write_script_file
-from qcsc_prefect.profile import ExecutionProfile
 
 TARGET = "fugaku"
 #: Longest PJM job name (``pjsub --name``), in bytes.
@@ -60,17 +57,6 @@ class FugakuJobRequest:
     pjm_resources: list[str] | None = None
 
 
-def request_options(req: FugakuJobRequest,
-                    options: Mapping[str, Any] | BaseModel | None = None) -> dict[str, Any]:
-    """The target options of ``req``: ``options`` with the request's option fields applied."""
-    merged = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
-    for name in ("gfscache", "mpi_options_for_pjm", "spack_modules", "pjm_resources"):
-        value = getattr(req, name)
-        if value is not None:
-            merged[name] = list(value) if isinstance(value, list) else value
-    return merged
-
-
 def pjm_job_name(name: str, tag: str = "") -> str:
     """The PJM job name for ``name``, stamped with submission ``tag``.
 
@@ -102,112 +88,41 @@ def stats_path(job: JobSpec) -> Path:
     return job.stdout_path.with_suffix(".stats")
 
 
+def original_template_names(job: JobSpec) -> dict[str, Any]:
+    """The variables the original's PJM template read, beyond what ``batch.pjm.j2`` reads."""
+    profile = job.profile
+    return {"stdout_path": str(job.stdout_path), "stderr_path": str(job.stderr_path),
+            "stat_path": str(stats_path(job)), "launcher": profile.launcher,
+            "executable": job.executable, "modules": list(profile.modules),
+            "environments": dict(profile.environments),
+            "mpi_options": list(profile.mpi_options), "arguments": list(profile.arguments)}
+
+
+API = OriginalAPI(
+    target=TARGET, package="qcsc_prefect_fugaku", scheduler="Fugaku PJM",
+    submit_command="pjsub", request=FugakuJobRequest, queue="queue_name", project="project",
+    option_fields=("gfscache", "mpi_options_for_pjm", "spack_modules", "pjm_resources"),
+    job_name=lambda req: pjm_job_name(req.job_name), script_filename="batch.pjm",
+    template_extras=original_template_names, submit_in_script_dir=True, notes={
+        "run_fugaku_job": "After the job, its PJM statistics file (``--spath``) is parsed "
+                          "into ``job_status``. The PJM job name is ``req.job_name`` made "
+                          "PJM-safe and stamped with the submission tag (:func:`pjm_job_name`)."})
+"""The Fugaku original-style API: the request maps to a core job as queue ``queue_name``,
+project ``project``, a PJM-safe job name and four PJM options."""
+
+
 def template_kwargs(job: JobSpec) -> dict[str, Any]:
     """The variables ``batch.pjm.j2`` renders ``job`` with (the plugin's ``template_vars``)."""
-    from .plugin import plugin  # the plugin imports this module
-
-    return plugin.template_vars(job)
+    return API.plugin().template_vars(job)
 
 
 def render(job: JobSpec) -> str:
     """Render ``job``'s PJM script (pure), as the ``render`` hook does."""
-    from .plugin import plugin
-
-    return plugin.render(job)
+    return API.plugin().render(job)
 
 
-def to_fugaku_template_kwargs(
-    *,
-    work_dir: Path,
-    exec_profile: ExecutionProfile,
-    req: FugakuJobRequest,
-    script_basename: str = "batch.pjm",
-    options: Mapping[str, Any] | BaseModel | None = None,
-    tag: str | None = None,
-) -> dict[str, Any]:
-    """Build template variables for the Fugaku PJM script.
-
-    The job is validated exactly as :func:`~qcsc_prefect_fugaku.run.run_fugaku_job` would
-    validate it.
-
-    Args:
-        work_dir: Base working directory used to derive output paths.
-        exec_profile: Scheduler-independent execution profile.
-        req: Fugaku-specific scheduler request fields.
-        script_basename: Script basename used for output/stat filenames.
-        options: Further Fugaku target options (:class:`FugakuOptions` fields).
-        tag: Submission tag stamped on the job; a fresh one when omitted.
-
-    Returns:
-        A dictionary that can be passed to the Fugaku Jinja template.
-
-    Raises:
-        ConfigurationError: Naming the bad field and the fix.
-    """
-    spec = _spec(work_dir, exec_profile, req, script_basename, options, tag)
-    profile = spec.profile
-    # What batch.pjm.j2 reads, plus the names the original template read.
-    return {**template_kwargs(spec), "stdout_path": str(spec.stdout_path),
-            "stderr_path": str(spec.stderr_path), "stat_path": str(stats_path(spec)),
-            "launcher": profile.launcher, "executable": spec.executable,
-            "modules": list(profile.modules), "environments": dict(profile.environments),
-            "mpi_options": list(profile.mpi_options), "arguments": list(profile.arguments)}
-
-
-def render_script(
-    *,
-    work_dir: Path,
-    exec_profile: ExecutionProfile,
-    req: FugakuJobRequest,
-    script_basename: str = "batch.pjm",
-    options: Mapping[str, Any] | BaseModel | None = None,
-    tag: str | None = None,
-) -> str:
-    """Render a Fugaku job script text from the configured Jinja template.
-
-    The text is what :func:`~qcsc_prefect_fugaku.run.run_fugaku_job` would submit for the
-    same arguments (its job name and output file names carry the submission ``tag``).
-
-    Args:
-        work_dir: Base working directory used in template variables.
-        exec_profile: Scheduler-independent execution profile.
-        req: Fugaku-specific scheduler request fields.
-        script_basename: Script basename used for output/stat filenames.
-        options: Further Fugaku target options (:class:`FugakuOptions` fields).
-        tag: Submission tag stamped on the job; a fresh one when omitted.
-
-    Returns:
-        Rendered PJM script text.
-
-    Raises:
-        ConfigurationError: Naming the bad field and the fix.
-    """
-    return render(_spec(work_dir, exec_profile, req, script_basename, options, tag))
-
-
-def _spec(work_dir: Path, exec_profile: ExecutionProfile, req: FugakuJobRequest,
-          script_basename: str, options: Mapping[str, Any] | BaseModel | None,
-          tag: str | None) -> JobSpec:
-    """The job the request describes, validated as :func:`run_fugaku_job` would."""
-    return plan_job(
-        target=TARGET, work_dir=work_dir, script_filename=script_basename,
-        exec_profile=exec_profile, executable=req.executable, queue=req.queue_name,
-        project=req.project, options=request_options(req, options),
-        job_name=pjm_job_name(req.job_name), tag=tag or "").spec
-
-
-def write_script_file(*, work_dir: Path, filename: str, text: str) -> Path:
-    """Write a rendered job script into the work directory.
-
-    The file is replaced atomically, so a job still reading an earlier version is not
-    disturbed.
-
-    Args:
-        work_dir: Base working directory where the script file is created.
-        filename: Script file name (for example ``batch.pjm``).
-        text: Rendered script text.
-
-    Returns:
-        Absolute path to the created job script file.
-    """
-    return _write_script_file(work_dir=work_dir, filename=filename, text=text)
+request_options = API.request_options
+"""The request's target options applied over ``options`` (:meth:`OriginalAPI.request_options`)."""
+to_fugaku_template_kwargs = API.function(functions.template_kwargs_by_basename)
+render_script = API.function(functions.render_script_by_basename)
+write_script_file = API.function(functions.write_script_file)

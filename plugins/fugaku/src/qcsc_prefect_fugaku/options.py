@@ -9,31 +9,23 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from qcsc_prefect import validation as check
 from qcsc_prefect.batch import BatchOptions
+from qcsc_prefect.directives import DirectiveSyntax
+from qcsc_prefect.option_fields import Line, matching
 
 #: Where Fugaku's public Spack instance is set up (the original's fixed path).
 DEFAULT_SPACK_SETUP = "/vol0004/apps/oss/spack/share/spack/setup-env.sh"
 #: ``-L`` resources qcsc-prefect writes itself, and the profile field that sets each.
 RESERVED_RESOURCES = {"rscgrp": "the HPC profile's queue_cpu/queue_gpu",
                       "elapse": "the execution profile's walltime"}
-#: pjsub options an ``extra_directives`` entry may not set, and what to do instead.
-RESERVED_OPTIONS = {
-    **dict.fromkeys(("-L", "--rsc-list"), "use target option pjm_resources"),
-    "--mpi": "use target option mpi_options_for_pjm",
-    "-g": "set the HPC profile's project_cpu/project_gpu",
-    **dict.fromkeys(("-o", "-e", "-j"), "qcsc-prefect writes the files it streams to the run log"),
-    **dict.fromkeys(("-s", "-S", "--spath"), "qcsc-prefect writes the statistics file it reads"),
-    **dict.fromkeys(("-N", "--name"), "qcsc-prefect writes it: it carries the submission tag"),
-}
+_WRITTEN = "which qcsc-prefect writes"
 
-_VOLUMES = re.compile(r"^/[A-Za-z0-9._/-]+(:/[A-Za-z0-9._/-]+)*$")
-_VOLUME_OF = re.compile(r"^(/vol\d{4})/")
 _RESOURCE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)=([A-Za-z0-9_.:/+*@%-]+)$")
-_MPI_OPTION = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*(=[A-Za-z0-9_.:/+*@%-]+)?$")
+_VOLUME_OF = re.compile(r"^(/vol\d{4})/")
 
 
 def resource_items(value: str) -> list[tuple[str, str]]:
@@ -48,6 +40,24 @@ def resource_items(value: str) -> list[tuple[str, str]]:
             f"{value!r} is not a PJM resource list; write 'name=value' items joined by ',' "
             "without blanks or quotes, e.g. 'freq=2200' or 'node=2x3x2:torus' (no '#PJM -L')")
     return [(m.group(1).lower(), m.group(2)) for m in found if m]
+
+
+def _resource(value: str) -> str:
+    for name, _ in resource_items(value):
+        if name in RESERVED_RESOURCES:
+            raise ValueError(f"{value!r} sets {name}, {_WRITTEN} from "
+                             f"{RESERVED_RESOURCES[name]}; set it there and remove it")
+    return value
+
+
+Volumes = Annotated[str, matching(
+    r"/[A-Za-z0-9._/-]+(:/[A-Za-z0-9._/-]+)*", "a list of volumes; write absolute paths joined "
+    "by ':' (e.g. '/vol0004' or '/vol0004:/vol0005'), or leave gfscache unset (None)")]
+MpiParameter = Annotated[str, matching(
+    r"[A-Za-z][A-Za-z0-9_-]*(=[A-Za-z0-9_.:/+*@%-]+)?", "a PJM MPI parameter; write one "
+    "'name' or 'name=value' without blanks, quotes or the '#PJM --mpi' prefix, e.g. "
+    "'max-proc-per-node=4'")]
+Resources = Annotated[Line, AfterValidator(_resource)]
 
 
 class FugakuOptions(BatchOptions):
@@ -66,95 +76,37 @@ class FugakuOptions(BatchOptions):
             ``"node=2x3x2:torus"``). ``rscgrp`` and ``elapse`` come from the profiles; a
             ``node`` shape replaces ``node=<num_nodes>`` and must hold ``num_nodes`` nodes.
         hold: Refused: pjsub cannot submit a job held (hold it with ``pjhold <id>``).
-        extra_directives: Raw ``#PJM`` options, e.g. ``"--comment nightly"``, ``"-m e"``.
+        extra_directives: Raw ``#PJM`` options, e.g. ``"--comment nightly"``, ``"-m e"``;
+            those qcsc-prefect writes are refused with the option to set instead.
         command_timeout: Seconds before a pjsub/pjstat/pjdel call is abandoned.
     """
 
-    gfscache: str | None = Field(
+    directive_syntax = DirectiveSyntax(
+        prefix="#PJM", command="pjsub", example="--comment nightly", attached=True, reserved={
+            **dict.fromkeys(("-L", "--rsc-list"), "the resources; use target option "
+                            "pjm_resources"),
+            "--mpi": "the MPI parameters; use target option mpi_options_for_pjm",
+            "-g": "the group; set the HPC profile's project_cpu/project_gpu",
+            **dict.fromkeys(("-o", "-e", "-j"), f"{_WRITTEN}: its output files go to the "
+                            "run log; remove it"),
+            **dict.fromkeys(("-s", "-S", "--spath"), f"{_WRITTEN}: it reads the statistics "
+                            "file; remove it"),
+            **dict.fromkeys(("-N", "--name"), f"{_WRITTEN}: the job name carries the "
+                            "submission tag; remove it")},
+        fragments={"PJM_LLIO_GFSCACHE": "the cache volumes; use target option gfscache"})
+    unsupported = {"hold": "pjsub cannot submit a job held; leave hold unset and hold the job "
+                           "with 'pjhold <id>' after submission"}
+
+    gfscache: Volumes | None = Field(
         None, description="PJM_LLIO_GFSCACHE volumes, e.g. '/vol0004:/vol0005'.")
-    spack_modules: list[str] = Field(
-        default_factory=list, description="Spack specs to `spack load` in the job.")
-    spack_setup: str = Field(
-        DEFAULT_SPACK_SETUP, description="Spack set-up script sourced before `spack load`.")
-    mpi_options_for_pjm: list[str] = Field(
+    spack_modules: list[Annotated[str, matching(r".+", "a Spack spec; remove the entry")]] = (
+        Field(default_factory=list, description="Spack specs to `spack load` in the job."))
+    spack_setup: Annotated[str, matching(r"/.*", "an absolute path to Spack's setup-env.sh")] = (
+        Field(DEFAULT_SPACK_SETUP, description="Spack set-up script sourced before `spack load`."))
+    mpi_options_for_pjm: list[MpiParameter] = Field(
         default_factory=list, description="#PJM --mpi parameters, e.g. 'max-proc-per-node=4'.")
-    pjm_resources: list[str] = Field(
+    pjm_resources: list[Resources] = Field(
         default_factory=list, description="Extra #PJM -L resources, e.g. 'freq=2200'.")
-
-    @classmethod
-    def check_directive(cls, raw: str) -> str:
-        """One pjsub option with its value, without ``#PJM``; not one qcsc-prefect writes.
-
-        Raises:
-            ValueError: Saying what is wrong and how to write it instead.
-        """
-        value, words = check.directive_words(raw, prefix="#PJM", command="pjsub",
-                                             example="--comment nightly")
-        option = words[0].split("=", 1)[0] if words[0].startswith("--") else words[0][:2]
-        if option in RESERVED_OPTIONS:
-            raise ValueError(f"{raw!r} sets {option}: {RESERVED_OPTIONS[option]}")
-        if "PJM_LLIO_GFSCACHE" in value:
-            raise ValueError(f"{raw!r} sets PJM_LLIO_GFSCACHE; set target option gfscache")
-        return value
-
-    @field_validator("hold")
-    @classmethod
-    def _hold(cls, value: bool) -> bool:
-        if value:
-            raise ValueError("pjsub cannot submit a job held; leave hold unset and hold the "
-                             "job with 'pjhold <id>' after submission")
-        return value
-
-    @field_validator("gfscache")
-    @classmethod
-    def _gfscache(cls, value: str | None) -> str | None:
-        if value is not None and not _VOLUMES.match(value := value.strip()):
-            raise ValueError(
-                f"{value!r} is not a list of volumes; write absolute paths joined by ':' "
-                "(e.g. '/vol0004' or '/vol0004:/vol0005'), or leave gfscache unset (None)")
-        return value
-
-    @field_validator("spack_setup", "spack_modules", "mpi_options_for_pjm", "pjm_resources")
-    @classmethod
-    def _stripped(cls, value: str | list[str]) -> str | list[str]:
-        values = [v.strip() for v in check.no_newlines([value] if isinstance(value, str)
-                                                        else value)]
-        return values[0] if isinstance(value, str) else values
-
-    @field_validator("spack_modules")
-    @classmethod
-    def _spack_modules(cls, values: list[str]) -> list[str]:
-        if not all(values):
-            raise ValueError("holds an empty spec; remove it")
-        return values
-
-    @field_validator("spack_setup")
-    @classmethod
-    def _spack_setup(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"{value!r} is not an absolute path to Spack's setup-env.sh")
-        return value
-
-    @field_validator("mpi_options_for_pjm")
-    @classmethod
-    def _mpi(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not _MPI_OPTION.match(value):
-                raise ValueError(
-                    f"{value!r} is not a PJM MPI parameter; write one 'name' or 'name=value' "
-                    "without blanks, quotes or the '#PJM --mpi' prefix, e.g. "
-                    "'max-proc-per-node=4'")
-        return values
-
-    @field_validator("pjm_resources")
-    @classmethod
-    def _resources(cls, values: list[str]) -> list[str]:
-        for value in values:
-            for name, _ in resource_items(value):
-                if name in RESERVED_RESOURCES:
-                    raise ValueError(f"{value!r} sets {name}, which qcsc-prefect writes from "
-                                     f"{RESERVED_RESOURCES[name]}; set it there and remove it")
-        return values
 
     @model_validator(mode="after")
     def _spack_needs_its_volume(self) -> FugakuOptions:

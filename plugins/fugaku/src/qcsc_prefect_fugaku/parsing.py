@@ -7,13 +7,12 @@ elapse kill (PC 11) is ``TIMEOUT``, never success.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Mapping
 
+from qcsc_prefect import rows
 from qcsc_prefect.jobs import JobState, JobStatus
-
-logger = logging.getLogger("qcsc_prefect_fugaku")
+from qcsc_prefect.states import StateTable
 
 #: ``pjstat --choose`` items the poller asks for (``ermsg`` last: it is free text and may
 #: hold the delimiter), and the column each is printed as.
@@ -27,14 +26,11 @@ CHOOSE_ITEMS = tuple(ITEM_HEADERS)
 
 #: Every PJM ``ST`` word (older FX10/FX100 ones too). ERR and RJT are final for us: PJM
 #: never moves on from them by itself.
-STATE_MAP: Mapping[str, JobState] = {
-    **dict.fromkeys(("ACC", "QUE", "RNA", "RNP", "SIN", "RDY"), JobState.PENDING),
-    "RUN": JobState.RUNNING,
-    **dict.fromkeys(("RNE", "RNO", "SOT"), JobState.COMPLETING),
-    **dict.fromkeys(("SPP", "SPD", "RSM", "SWO", "SWD", "SWI"), JobState.SUSPENDED),
-    "HLD": JobState.HELD, "EXT": JobState.COMPLETED, "CCL": JobState.CANCELLED,
-    "RJT": JobState.REJECTED, "ERR": JobState.FAILED,
-}
+STATES = StateTable("PJM", {
+    JobState.PENDING: "ACC QUE RNA RNP SIN RDY", JobState.RUNNING: "RUN",
+    JobState.COMPLETING: "RNE RNO SOT", JobState.SUSPENDED: "SPP SPD RSM SWO SWD SWI",
+    JobState.HELD: "HLD", JobState.COMPLETED: "EXT", JobState.CANCELLED: "CCL",
+    JobState.REJECTED: "RJT", JobState.FAILED: "ERR"})
 
 #: PJM codes (``PC``): how a job ended.
 PJM_CODES: Mapping[int, str] = {
@@ -56,21 +52,11 @@ _PC_STATES: Mapping[int, JobState] = {
     20: JobState.NODE_FAIL, 18: JobState.PREEMPTED,
 }
 
-_SUBMITTED = re.compile(r"(?:^|\s)Job\s+(\d+(?:_\d+)?)\s+submitted\.?", re.MULTILINE)
-_MESSAGE = re.compile(r"^\s*\[(ERR\.|WARN|INFO)\]\s*PJM\s+\d{4}\b.*$", re.MULTILINE)
+#: The job id in pjsub's answer (``[INFO] PJM 0000 pjsub Job 9714 submitted.``).
+SUBMITTED = re.compile(r"(?:^|\s)Job\s+(\d+(?:_\d+)?)\s+submitted\.?", re.MULTILINE)
+#: A PJM error line (``[ERR.] PJM 0112 pjdel Job 9 does not exist.``), whatever the exit code.
+ERROR = re.compile(r"^[ \t]*\[ERR\.\][ \t]*PJM[ \t]+\d{4}\b.*$", re.MULTILINE)
 _STATS_LINE = re.compile(r"^\s*([^:]+?)\s*:\s?(.*?)\s*$")
-_warned_states: set[str] = set()
-
-
-def messages(text: str, level: str = "ERR.") -> list[str]:
-    """The ``[<level>] PJM nnnn ...`` lines of ``text``, stripped."""
-    return [m.group(0).strip() for m in _MESSAGE.finditer(text) if m.group(1) == level]
-
-
-def parse_pjsub(stdout: str) -> str | None:
-    """The job id in pjsub's output (``[INFO] PJM 0000 pjsub Job 9714 submitted.``)."""
-    found = _SUBMITTED.search(stdout)
-    return found.group(1) if found else None
 
 
 def parse_pjstat(text: str, *, items: Iterable[str] = CHOOSE_ITEMS) -> dict[str, dict[str, str]]:
@@ -80,7 +66,7 @@ def parse_pjstat(text: str, *, items: Iterable[str] = CHOOSE_ITEMS) -> dict[str,
     column takes the rest of the line, so a ``REASON`` chosen last may hold commas.
     """
     header = [ITEM_HEADERS.get(item, item.upper()) for item in items]
-    rows = {}
+    records = {}
     for line in text.splitlines():
         if line.startswith("H,"):
             header = [name.strip() for name in line.split(",")[1:]]
@@ -88,22 +74,8 @@ def parse_pjstat(text: str, *, items: Iterable[str] = CHOOSE_ITEMS) -> dict[str,
             row = dict(zip(header, (v.strip() for v in line[1:].split(",", len(header) - 1)),
                            strict=False))
             if row.get("JOB_ID"):
-                rows[row["JOB_ID"]] = row
-    return rows
-
-
-def _number(value: str | None) -> int | None:
-    text = (value or "").strip()
-    return int(text) if text.isdigit() else None
-
-
-def map_state(native: str) -> JobState:
-    """A PJM ``ST`` word as a :class:`JobState`; an unknown word is ``UNKNOWN`` (warned once)."""
-    word = native.strip().upper()
-    if word not in STATE_MAP and word not in _warned_states:
-        _warned_states.add(word)
-        logger.warning("unknown PJM job state %r; treating it as UNKNOWN", native)
-    return STATE_MAP.get(word, JobState.UNKNOWN)
+                records[row["JOB_ID"]] = row
+    return records
 
 
 def exit_state(pc: int | None, ec: int | None, sn: int | None, reason: str = "") -> JobState:
@@ -126,9 +98,9 @@ def status_of(record: Mapping[str, str]) -> JobStatus:
     the queue until ``pjdel``. ``HLD`` is ``HELD`` with PJM's reason.
     """
     native = record.get("ST", "").strip().upper()
-    pc, ec, sn = (_number(record.get(key)) for key in ("PC", "EC", "SN"))
+    pc, ec, sn = (rows.number(record.get(key)) for key in ("PC", "EC", "SN"))
     text = record.get("REASON", "").strip()
-    state = exit_state(pc, ec, sn, text) if native == "EXT" else map_state(native)
+    state = exit_state(pc, ec, sn, text) if native == "EXT" else STATES.of(native)
     reason = "" if text == "-" else text
     if pc:
         code = f"PJM code {pc}: {PJM_CODES.get(pc, 'abnormal end')}"

@@ -2,7 +2,8 @@
 
 PJM shows a job in one of two views: unfinished jobs in ``pjstat``, ended ones (``EXT``,
 ``CCL``, ``RJT``) in ``pjstat -H``. Errors are ``[ERR.] PJM nnnn`` lines, which old PJM
-versions printed with exit code 0.
+versions printed with exit code 0: a command that printed one failed, and only those
+lines are a failed ``pjdel``'s problems (its ``[INFO]`` lines are fine).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from qcsc_prefect.batch import BatchScheduler
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.jobs import JobSpec, JobStatus
 from qcsc_prefect.scheduler import SchedulerInfo
-from qcsc_prefect.shell import CommandResult
 
 from . import parsing
 from .builder import elapse, pjm_job_name, stats_path, tag_of
@@ -37,19 +37,15 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
     """Fugaku through the Fujitsu PJM client commands: pjsub, pjstat (+ ``-H``), pjdel."""
 
     info = SchedulerInfo(
-        name="fugaku",
-        script_suffix=".pjm",
-        options_model=FugakuOptions,
+        name="fugaku", script_suffix=".pjm", options_model=FugakuOptions,
         description="Fugaku (Fujitsu PJM): pjsub, pjstat (+ pjstat -H for ended jobs), pjdel",
-        requires_queue=True,
-        requires_project=True,
-        launchers=frozenset({"single", "mpiexec"}),
-        unknown_grace_seconds=60.0,
-        result_type=FugakuRunResult,
-    )
+        requires_queue=True, requires_project=True, launchers=frozenset({"single", "mpiexec"}),
+        unknown_grace_seconds=60.0, result_type=FugakuRunResult)
     package, template = "qcsc_prefect_fugaku", "batch.pjm.j2"
     #: A job, a step sub-job (``123_4``) or a bulk sub-job (``123[4]``).
     job_id_pattern = re.compile(r"^\d+(_\d+)?(\[\d+\])?$")
+    submit_argv, submitted, cancel_argv = ("pjsub",), parsing.SUBMITTED, ("pjdel",)
+    states, error_line = parsing.STATES, parsing.ERROR
     #: pjsub queued nothing: bad option (0001), unreadable script or work dir (0020, 0026),
     #: a resource under/over its limit or unknown (0054, 0057, 0058), no permission for the
     #: resource group (0070), group not allowed (0071), gate check (0079); Fugaku's checks.
@@ -82,36 +78,12 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
             **{key: _pjm_path(path) for key, path in paths.items()},
         }
 
-    def submit_command(self, script_path: Path, opts: FugakuOptions) -> list[str]:
-        return ["pjsub", str(script_path)]
-
-    def parse_submit(self, stdout: str) -> str | None:
-        return parsing.parse_pjsub(stdout)
-
-    def succeeded(self, result: CommandResult) -> bool:
-        """Exit code 0 and no ``[ERR.]`` line."""
-        return result.returncode == 0 and not parsing.messages(result.stderr + "\n" + result.stdout)
-
-    def settled(self, status: JobStatus) -> bool:
-        """Final and gone: an ``ERR`` job (``lingers``) is asked again until it is deleted."""
-        return status.state.is_terminal and not status.lingers
-
     def status(self, job_ids: Sequence[str], opts: FugakuOptions) -> dict[str, JobStatus]:
         """``pjstat`` for all ids, then ``pjstat -H`` for those the live view lacked."""
         rows = self._pjstat(job_ids, opts)
         if missing := [job_id for job_id in job_ids if job_id not in rows]:
             rows.update(self._pjstat(missing, opts, history=True))
         return {job_id: parsing.status_of(row) for job_id, row in rows.items()}
-
-    def cancel_command(self, job_ids: Sequence[str], opts: FugakuOptions) -> list[str]:
-        return ["pjdel", *job_ids]
-
-    def cancel_problems(self, result: CommandResult) -> list[str]:
-        """pjdel's ``[ERR.]`` lines but "already gone" ones (its ``[INFO]`` lines are fine)."""
-        errors = parsing.messages(result.stderr + "\n" + result.stdout)
-        if not errors and result.returncode:
-            return [(result.stderr or result.stdout).strip() or f"exit code {result.returncode}"]
-        return [line for line in errors if not any(gone in line for gone in self.already_gone)]
 
     def find(self, tag: str, opts: FugakuOptions) -> list[str]:
         """This user's jobs, unfinished or ended (3 days), whose PJM name carries ``tag``."""

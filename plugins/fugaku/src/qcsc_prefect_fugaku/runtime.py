@@ -1,25 +1,21 @@
 """An async facade over the PJM commands, for code that drives jobs by hand.
 
 Workflow code usually calls :func:`~qcsc_prefect_fugaku.run.run_fugaku_job` or
-:func:`qcsc_prefect.run_job_from_blocks` instead. Waiting goes through core's shared
-poller (:func:`qcsc_prefect.lifecycle.wait_for_job`), so many ``wait_final_status`` calls
-in one process make at most one ``pjstat`` (and one ``pjstat -H``) call per interval.
+:func:`qcsc_prefect.run_job_from_blocks` instead. The methods are core's
+:class:`~qcsc_prefect.compat.runtime.SchedulerRuntime`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from qcsc_prefect.compat.runtime import SchedulerRuntime, SubmitResult
 
-from qcsc_prefect.facades import SchedulerRuntime, SubmitResult
-
-from .builder import TARGET
+from .builder import API
 from .options import FugakuOptions
-from .plugin import plugin
 
 __all__ = ["FugakuPJMRuntime", "SubmitResult"]
 
 
-class FugakuPJMRuntime(SchedulerRuntime):
+class FugakuPJMRuntime(SchedulerRuntime[FugakuOptions]):
     """Async runtime wrapper for Fugaku PJM scheduler commands.
 
     The runtime maps to the PJM commands used on Fugaku: ``pjsub`` for submission (in the
@@ -35,11 +31,4 @@ class FugakuPJMRuntime(SchedulerRuntime):
             or its fields), e.g. ``{"command_timeout": 120}``.
     """
 
-    target = TARGET
-    submit_command = "pjsub"
-    options: FugakuOptions
-
-    def submit_script(self, script_path: Path, cwd: Path | None) -> tuple[str, str]:
-        """``pjsub`` the script; returns the job id and pjsub's stripped stdout."""
-        return plugin.submit_script(script_path, cwd=cwd or script_path.parent,
-                                    options=self.options)
+    api = API

@@ -1,20 +1,13 @@
-"""qcsc-prefect-miyabi: the ``miyabi`` scheduler target (PBS Professional) for qcsc-prefect.
+"""qcsc-prefect-miyabi: the ``miyabi`` scheduler target, a preset of ``qcsc-prefect-pbs``.
 
 Installing the distribution registers the target (entry point ``qcsc_prefect`` ->
-``qcsc_prefect_miyabi.plugin:plugin``); after that ``HPCProfileBlock(hpc_target="miyabi")``
-works with :func:`qcsc_prefect.run_job_from_blocks`. The names below keep the original
-qcsc-prefect Miyabi API::
-
-    from qcsc_prefect_miyabi import MiyabiJobRequest, run_miyabi_job
+``qcsc_prefect_miyabi.plugin:plugin``) for :func:`qcsc_prefect.run_job_from_blocks`; target
+options are :class:`MiyabiOptions`. The names below keep the original Miyabi API::
 
     result = await run_miyabi_job(
         work_dir=Path("/work/gz00/me/runs/hello"), script_filename="hello.pbs",
         exec_profile=ExecutionProfile(command_key="hello", walltime="00:05:00"),
-        req=MiyabiJobRequest(queue_name="debug-c", project="gz00",
-                             executable="/usr/bin/hostname"),
-    )
-
-Target options (``HPCProfileBlock.target_options``) are :class:`MiyabiOptions`.
+        req=MiyabiJobRequest(queue_name="debug-c", project="gz00", executable="/usr/bin/hostname"))
 """
 
 from .builder import (

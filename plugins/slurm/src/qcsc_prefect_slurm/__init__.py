@@ -1,19 +1,13 @@
-"""qcsc-prefect-slurm: the ``slurm`` scheduler target for qcsc-prefect.
+"""qcsc-prefect-slurm: the ``slurm`` scheduler target (``sbatch``, ``sacct``, ``scancel``).
 
-Installing the distribution registers the target (entry point ``qcsc_prefect`` ->
-``qcsc_prefect_slurm.plugin:plugin``); after that ``HPCProfileBlock(hpc_target="slurm")``
-works with :func:`qcsc_prefect.run_job_from_blocks`. The names below keep the original
-qcsc-prefect Slurm API::
-
-    from qcsc_prefect_slurm import SlurmJobRequest, run_slurm_job
+The distribution's entry point (``qcsc_prefect`` -> ``qcsc_prefect_slurm.plugin:plugin``)
+registers the target for :func:`qcsc_prefect.run_job_from_blocks`; its
+``HPCProfileBlock.target_options`` are :class:`SlurmOptions`. The original Slurm API stays::
 
     result = await run_slurm_job(
-        work_dir=Path("runs/hello"), script_filename="hello.slurm",
-        exec_profile=ExecutionProfile(command_key="hello", walltime="00:05:00"),
-        req=SlurmJobRequest(partition="debug", executable="/usr/bin/hostname"),
-    )
-
-Target options (``HPCProfileBlock.target_options``) are :class:`SlurmOptions`.
+        work_dir=Path("runs/hello"), script_filename="hello.slurm", req=SlurmJobRequest(
+            partition="debug", executable="/usr/bin/hostname"),
+        exec_profile=ExecutionProfile(command_key="hello", walltime="00:05:00"))
 """
 
 from .builder import (

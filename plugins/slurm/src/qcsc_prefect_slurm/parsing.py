@@ -2,19 +2,19 @@
 :class:`~qcsc_prefect.jobs.JobStatus`: ``sbatch --parsable`` (``123`` or ``123;cluster``),
 ``sacct --parsable2`` (an allocation line per job, then step lines such as ``123.batch``),
 ``squeue --format=%i|%T|%r`` and ``scontrol show job -o`` (``Key=Value`` pairs, a line a job).
-The native state word is kept (``"CANCELLED by 0"``); ``ExitCode`` is ``code:signal``.
+The native state word is kept (``"CANCELLED by 0"``); ``ExitCode`` is ``code:signal``
+(:func:`qcsc_prefect.rows.exit_code_signal`).
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from qcsc_prefect import rows
 from qcsc_prefect.jobs import JobState, JobStatus
-
-logger = logging.getLogger("qcsc_prefect_slurm")
+from qcsc_prefect.states import StateTable
 
 #: Fields asked from ``sacct``; the allocation line's values become ``JobStatus.record``.
 SACCT_FIELDS = ("JobID", "State", "ExitCode", "Reason", "Elapsed", "AllocCPUS", "NodeList",
@@ -25,54 +25,34 @@ SQUEUE_COMMENT_FORMAT = "%i|%k"  #: ``squeue`` lookup row: job id, comment (may 
 INVALID_JOB_ID = "Invalid job id specified"
 #: A Slurm job id: ``123``, array task ``123_4``, heterogeneous job component ``123+1``.
 JOB_ID = re.compile(r"^\d+(_\d+)?(\+\d+)?\Z")
+#: The job id ``sbatch --parsable`` printed: its last line, ``123`` or ``123;cluster``.
+SUBMITTED = re.compile(r"^[ \t]*(\d+(?:_\d+)?(?:\+\d+)?)[ \t]*(?:;[^\n]*)?\s*\Z", re.MULTILINE)
 
 #: Every Slurm job state word (long and compact form) and what it means to core.
-STATE_MAP: Mapping[str, JobState] = {word: state for state, words in (
-    (JobState.PENDING, "PENDING PD CONFIGURING CF REQUEUED RQ REQUEUE_HOLD RH REQUEUE_FED RF "
-                       "RESV_DEL_HOLD RD SPECIAL_EXIT SE"),
-    (JobState.RUNNING, "RUNNING R SIGNALING SI STAGE_OUT SO RESIZING RS"),
-    (JobState.COMPLETING, "COMPLETING CG"), (JobState.SUSPENDED, "SUSPENDED S STOPPED ST"),
-    (JobState.COMPLETED, "COMPLETED CD"), (JobState.FAILED, "FAILED F"),
+STATES = StateTable("Slurm", {
+    JobState.PENDING: "PENDING PD CONFIGURING CF REQUEUED RQ REQUEUE_HOLD RH REQUEUE_FED RF "
+                      "RESV_DEL_HOLD RD SPECIAL_EXIT SE",
+    JobState.RUNNING: "RUNNING R SIGNALING SI STAGE_OUT SO RESIZING RS",
+    JobState.COMPLETING: "COMPLETING CG", JobState.SUSPENDED: "SUSPENDED S STOPPED ST",
+    JobState.COMPLETED: "COMPLETED CD", JobState.FAILED: "FAILED F",
     # REVOKED: a federation sibling removed because the job started on another cluster.
-    (JobState.CANCELLED, "CANCELLED CA REVOKED RV"), (JobState.TIMEOUT, "TIMEOUT TO"),
-    (JobState.OUT_OF_MEMORY, "OUT_OF_MEMORY OOM"), (JobState.NODE_FAIL, "NODE_FAIL NF"),
-    (JobState.PREEMPTED, "PREEMPTED PR"), (JobState.BOOT_FAIL, "BOOT_FAIL BF"),
-    (JobState.DEADLINE, "DEADLINE DL"),
-) for word in words.split()}
+    JobState.CANCELLED: "CANCELLED CA REVOKED RV", JobState.TIMEOUT: "TIMEOUT TO",
+    JobState.OUT_OF_MEMORY: "OUT_OF_MEMORY OOM", JobState.NODE_FAIL: "NODE_FAIL NF",
+    JobState.PREEMPTED: "PREEMPTED PR", JobState.BOOT_FAIL: "BOOT_FAIL BF",
+    JobState.DEADLINE: "DEADLINE DL"})
 
 #: scontrol keys copied into the status record, under the sacct field names.
 _SCONTROL_RECORD = {"JobId": "JobID", "JobState": "State", "ExitCode": "ExitCode",
                     "Reason": "Reason", "RunTime": "Elapsed", "NumCPUs": "AllocCPUS",
                     "NodeList": "NodeList", "Partition": "Partition", "Account": "Account",
                     "SubmitTime": "Submit", "StartTime": "Start", "EndTime": "End"}
-_SCONTROL_PAIR = re.compile(r"(?:^|\s)([A-Za-z][\w:/]*)=(.*?)(?=\s+[A-Za-z][\w:/]*=|\s*$)")
-_warned_states: set[str] = set()
 
 
 def map_state(native: str) -> JobState:
     """A Slurm state word as :class:`JobState`: ``"CANCELLED by 0"`` and a truncated
     ``"CANCELLED+"`` are ``CANCELLED``; a word a later Slurm may add is ``UNKNOWN`` (never
     finished), with a warning once."""
-    word = (native.split() or [""])[0].rstrip("+").upper()
-    if word not in STATE_MAP and word not in _warned_states:
-        _warned_states.add(word)
-        logger.warning("unknown Slurm job state %r; treating it as UNKNOWN", native)
-    return STATE_MAP.get(word, JobState.UNKNOWN)
-
-
-def parse_exit_code(value: str) -> tuple[int | None, int | None]:
-    """Split Slurm's ``code:signal`` (``"3:0"``, ``"0:15"``); ``(None, None)`` if absent."""
-    code, sep, sig = value.strip().partition(":")
-    if not code.isdigit() or (sep and not sig.isdigit()):
-        return None, None
-    return int(code), int(sig) if sep else 0
-
-
-def parse_sbatch(stdout: str) -> str | None:
-    """The job id in ``sbatch --parsable`` output (its last line), or ``None``."""
-    lines = stdout.strip().splitlines()
-    job_id = lines[-1].split(";", 1)[0].strip() if lines else ""
-    return job_id if JOB_ID.match(job_id) else None
+    return STATES.of((native.split() or [""])[0].rstrip("+"))
 
 
 def is_accounting_disabled(stderr: str) -> bool:
@@ -82,28 +62,25 @@ def is_accounting_disabled(stderr: str) -> bool:
 
 def _status(record: dict[str, str], source: str) -> JobStatus:
     """A status from a record under the sacct field names."""
-    code, sig = parse_exit_code(record.get("ExitCode", ""))
+    code, sig = rows.exit_code_signal(record.get("ExitCode", ""))
     native, reason = record.get("State", ""), record.get("Reason", "")
     return JobStatus(state=map_state(native), native_state=native, exit_code=code,
                      signal=sig or None, reason="" if reason in {"None", "(null)"} else reason,
                      record={**record, "source": source})
 
 
-def parse_sacct(text: str, fields: Iterable[str] = SACCT_FIELDS) -> dict[str, JobStatus]:
+def parse_sacct(text: str, fields: Sequence[str] = SACCT_FIELDS) -> dict[str, JobStatus]:
     """Statuses from ``sacct --parsable2 --noheader --format=<fields>`` allocation lines.
 
     A cancelled or timed-out job's allocation line says ``0:0`` while its ``.batch`` line
     carries the signal (``0:15``): it is taken from there, so a killed job never looks like
     exit 0. Step lines without an allocation line are ignored.
     """
-    names = list(fields)
-    rows = {row["JobID"]: row for row in (
-        {k: v.strip() for k, v in zip(names, line.split("|"), strict=True)}
-        for line in text.splitlines() if line.count("|") == len(names) - 1)}
+    lines = {row["JobID"]: row for row in rows.delimited(text, fields, rest_in_last=False)}
     statuses = {}
-    for job_id in (i for i in rows if i and "." not in i):
-        status = _status(rows[job_id], "sacct")
-        code, sig = parse_exit_code(rows.get(f"{job_id}.batch", {}).get("ExitCode", ""))
+    for job_id in (i for i in lines if i and "." not in i):
+        status = _status(lines[job_id], "sacct")
+        code, sig = rows.exit_code_signal(lines.get(f"{job_id}.batch", {}).get("ExitCode", ""))
         if status.state.is_terminal and status.state is not JobState.COMPLETED and (
                 code or sig) and not (status.exit_code or status.signal):
             status = replace(status, exit_code=code, signal=sig or None)
@@ -119,15 +96,8 @@ def sacct_record_complete(status: JobStatus) -> bool:
 
 def parse_squeue(text: str) -> dict[str, JobStatus]:
     """Statuses from ``squeue --noheader --format=%i|%T|%r`` rows (squeue has no exit codes)."""
-    rows = (dict(zip(("JobID", "State", "Reason"), (p.strip() for p in line.split("|", 2)),
-                     strict=True)) for line in text.splitlines() if line.count("|") >= 2)
-    return {row["JobID"]: _status(row, "squeue") for row in rows if row["JobID"]}
-
-
-def parse_squeue_comments(text: str) -> dict[str, str]:
-    """Job id to comment from ``squeue --noheader --format=%i|%k`` rows."""
-    pairs = (line.strip().partition("|") for line in text.splitlines())
-    return {job_id: comment.strip() for job_id, sep, comment in pairs if sep and job_id}
+    return {row["JobID"]: _status(row, "squeue")
+            for row in rows.delimited(text, ("JobID", "State", "Reason")) if row["JobID"]}
 
 
 def tag_comment(tag: str) -> str:
@@ -136,9 +106,9 @@ def tag_comment(tag: str) -> str:
 
 
 def parse_scontrol(text: str) -> dict[str, dict[str, str]]:
-    """Job id to fields from ``scontrol show job -o`` output (one job per line). Values may
-    hold blanks (``WorkDir=/a b``): a value ends where the next blank-preceded key begins."""
-    jobs = ({k: v.strip() for k, v in _SCONTROL_PAIR.findall(line)} for line in text.splitlines())
+    """Job id to fields from ``scontrol show job -o`` output (one job per line, values may
+    hold blanks: see :func:`qcsc_prefect.rows.key_values`)."""
+    jobs = (rows.key_values(line) for line in text.splitlines())
     return {fields["JobId"]: fields for fields in jobs if fields.get("JobId")}
 
 

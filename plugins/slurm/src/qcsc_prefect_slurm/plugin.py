@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qcsc_prefect import rows
 from qcsc_prefect.batch import BatchScheduler
 from qcsc_prefect.errors import ConfigurationError, SchedulerCommandError
 from qcsc_prefect.jobs import JobSpec, JobStatus, exit_status_of
@@ -51,7 +52,9 @@ class SlurmScheduler(BatchScheduler[SlurmOptions]):
         launchers=frozenset({"single", "srun", "mpirun", "mpiexec", "mpiexec.hydra"}),
         unknown_grace_seconds=60.0, result_type=SlurmRunResult)
     package, template = "qcsc_prefect_slurm", "batch.slurm.j2"
-    job_id_pattern = parsing.JOB_ID
+    job_id_pattern, states = parsing.JOB_ID, parsing.STATES
+    submit_argv, submitted = ("sbatch", "--parsable"), parsing.SUBMITTED
+    cancel_argv = ("scancel",)
     refusals = (  # sbatch errors after which nothing is queued (src/common/slurm_errno.c)
         "Invalid partition name specified", "invalid partition",
         "Invalid account or account/partition combination",
@@ -62,11 +65,7 @@ class SlurmScheduler(BatchScheduler[SlurmOptions]):
     transient = ("Socket timed out", "Unable to contact slurm controller",
                  "Transport endpoint is not connected", "Connection refused")
     already_gone = (parsing.INVALID_JOB_ID, "already completing or completed")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.accounting_disabled = False
-        """Whether ``sacct`` said this cluster has no accounting storage (``auto`` mode)."""
+    unknown_id = (parsing.INVALID_JOB_ID,)  # squeue/scontrol asked about one purged id
 
     def directives(self, job: JobSpec, opts: SlurmOptions) -> dict[str, Any]:
         """Partition, account, resources, output paths, the tag comment and the QPU."""
@@ -78,26 +77,14 @@ class SlurmScheduler(BatchScheduler[SlurmOptions]):
                 "error": sbatch_path(job.stderr_path, field=field),
                 "comment": parsing.tag_comment(job.tag), "qpu": opts.qpu}
 
-    def submit_command(self, script_path: Path, opts: SlurmOptions) -> list[str]:
-        """``sbatch --parsable <script>``."""
-        return ["sbatch", "--parsable", str(script_path)]
-
-    def parse_submit(self, stdout: str) -> str | None:
-        """The job id ``sbatch --parsable`` printed (``123`` or ``123;cluster``)."""
-        return parsing.parse_sbatch(stdout)
-
-    def cancel_command(self, job_ids: Sequence[str], opts: SlurmOptions) -> list[str]:
-        """``scancel <ids>``."""
-        return ["scancel", *job_ids]
-
     def find(self, tag: str, opts: SlurmOptions) -> list[str]:
         """This user's jobs whose ``--comment`` carries ``tag``, among those the controller
         knows: queued, running, or ended up to ``MinJobAge`` seconds (300) ago."""
         out = self.checked(self.run(["squeue", "--noheader", "--states=all",
                                      f"--user={os.getuid()}",
                                      f"--format={parsing.SQUEUE_COMMENT_FORMAT}"], opts))
-        comments = parsing.parse_squeue_comments(out.stdout)
-        return [job_id for job_id, text in comments.items() if text == parsing.tag_comment(tag)]
+        return [row["id"] for row in rows.delimited(out.stdout, ("id", "comment"))
+                if row["comment"] == parsing.tag_comment(tag)]
 
     def settled(self, status: JobStatus) -> bool:
         """An end with its whole record: not a sacct row slurmdbd is still writing (no end
@@ -105,15 +92,12 @@ class SlurmScheduler(BatchScheduler[SlurmOptions]):
         return super().settled(status) and parsing.sacct_record_complete(status) and (
             exit_status_of(status) != -1 or status.record.get("source") == "scontrol")
 
-    def forget(self) -> None:
-        """Drop the cached final statuses and the ``auto`` accounting detection."""
-        super().forget()
-        self.accounting_disabled = False
-
     def accounting_source(self, opts: SlurmOptions) -> str:
-        """``"sacct"`` or ``"squeue"``: where the next poll with ``opts`` gets job states."""
+        """``"sacct"`` or ``"squeue"``: where the next poll with ``opts`` gets job states
+        (``auto``: ``squeue`` once sacct said accounting storage is disabled, until
+        :meth:`forget`)."""
         if opts.accounting == "auto":
-            return "squeue" if self.accounting_disabled else "sacct"
+            return "squeue" if self.lacks("accounting") else "sacct"
         return opts.accounting
 
     def status(self, job_ids: Sequence[str], opts: SlurmOptions) -> dict[str, JobStatus]:
@@ -142,35 +126,23 @@ class SlurmScheduler(BatchScheduler[SlurmOptions]):
                 "target_options accounting='sacct', but this cluster has no accounting storage "
                 "(sacct: 'Slurm accounting storage is disabled'); set accounting to 'auto' or "
                 "'squeue'")
-        with self._lock:
-            detected, self.accounting_disabled = not self.accounting_disabled, True
-        if detected:
-            logger.warning("Slurm accounting storage is disabled on this cluster; job states "
-                           "now come from squeue and scontrol (target_options accounting="
-                           "'squeue' skips this check)")
+        self.found_lacking("accounting", "Slurm accounting storage is disabled on this "
+                           "cluster; job states now come from squeue and scontrol "
+                           "(target_options accounting='squeue' skips this check)")
         return None
 
     def _squeue(self, ids: list[str], opts: SlurmOptions) -> dict[str, JobStatus]:
         """squeue's statuses of ``ids``; scontrol's (one call) for those that ended, unless
         purged in between."""
-        rows = parsing.parse_squeue(self._ask(["squeue", "--noheader", "--states=all",
+        queue = parsing.parse_squeue(self.ask(["squeue", "--noheader", "--states=all",
                                                f"--format={parsing.SQUEUE_FORMAT}",
-                                               f"--jobs={','.join(ids)}"], opts))
-        ended = [i for i in ids if i in rows and rows[i].state.is_terminal]
-        details = parsing.parse_scontrol(self._ask(  # by id for one job, else all jobs
-            ["scontrol", "show", "job", "-o", *(ended if len(ended) == 1 else [])], opts)
-        ) if ended else {}
-        return {i: parsing.status_from_scontrol(details[i]) if i in details else rows[i]
-                for i in ids if i in rows}
-
-    def _ask(self, argv: list[str], opts: SlurmOptions) -> str:
-        """The command's output; empty when it says the one id asked is unknown."""
-        result = self.run(argv, opts)
-        if self.succeeded(result):
-            return result.stdout
-        if parsing.INVALID_JOB_ID in result.stderr:
-            return ""
-        raise self.failed(result, argv[0])
+                                               f"--jobs={','.join(ids)}"], opts, "squeue").stdout)
+        ended = [i for i in ids if i in queue and queue[i].state.is_terminal]
+        details = parsing.parse_scontrol(self.ask(  # by id for one job, else all jobs
+            ["scontrol", "show", "job", "-o", *(ended if len(ended) == 1 else [])], opts,
+            "scontrol").stdout) if ended else {}
+        return {i: parsing.status_from_scontrol(details[i]) if i in details else queue[i]
+                for i in ids if i in queue}
 
 
 plugin = SlurmScheduler()

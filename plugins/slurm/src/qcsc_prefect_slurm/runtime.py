@@ -1,25 +1,21 @@
 """An async facade over the Slurm commands, for code that drives jobs by hand.
 
 Workflow code usually calls :func:`~qcsc_prefect_slurm.run.run_slurm_job` or
-:func:`qcsc_prefect.run_job_from_blocks` instead. Waiting goes through core's shared
-poller (:func:`qcsc_prefect.lifecycle.wait_for_job`), so many ``wait_final_status`` calls
-in one process make one status call per interval between them.
+:func:`qcsc_prefect.run_job_from_blocks` instead. The methods are core's
+:class:`~qcsc_prefect.compat.runtime.SchedulerRuntime`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from qcsc_prefect.compat.runtime import SchedulerRuntime, SubmitResult
 
-from qcsc_prefect.facades import SchedulerRuntime, SubmitResult
-
-from .builder import TARGET
+from .builder import API
 from .options import SlurmOptions
-from .plugin import plugin
 
 __all__ = ["SlurmRuntime", "SubmitResult"]
 
 
-class SlurmRuntime(SchedulerRuntime):
+class SlurmRuntime(SchedulerRuntime[SlurmOptions]):
     """Async runtime wrapper for Slurm scheduler commands.
 
     The low-level boundary around ``sbatch`` (submit), ``sacct`` or ``squeue``/``scontrol``
@@ -35,10 +31,4 @@ class SlurmRuntime(SchedulerRuntime):
             or its fields), e.g. ``{"accounting": "squeue"}``.
     """
 
-    target = TARGET
-    submit_command = "sbatch"
-    options: SlurmOptions
-
-    def submit_script(self, script_path: Path, cwd: Path | None) -> tuple[str, str]:
-        """``sbatch`` the script; returns the job id and sbatch's stripped stdout."""
-        return plugin.submit_script(script_path, cwd=cwd, options=self.options)
+    api = API

@@ -10,9 +10,9 @@ A :class:`FakeCluster` lives in a directory, so the test process and the fake co
     root/faults.json          injected faults, consumed by the commands
     root/calls.log            one JSON line per command call
 
-Jobs run under core's detached runner (:mod:`qcsc_prefect.local.runner`): they wait for
-``queue_delay`` and a free slot (state queued), or for a release (held), then run the
-script with the job's interpreter, enforce the walltime and record the outcome. They
+Jobs run under core's detached runner with the kit's queue (:mod:`.queue_runner`): they
+wait for ``queue_delay`` and a free slot (state queued), or for a release (held), then run
+the script with the job's interpreter, enforce the walltime and record the outcome. They
 outlive the process that submitted them, like real batch jobs.
 
 Faults: :meth:`FakeCluster.inject` adds an entry for a command; the command's front-end
@@ -43,10 +43,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ...files import write_atomic
 from ...local import jobdir
 
 STATE_DIR_ENV = "QCSC_FAKESCHED_DIR"
 LAUNCHER = Path(__file__).with_name("launch.py")
+#: How a job's runner is started (``job_dir`` appended): the queueing runner of the kit.
+RUNNER_COMMAND = (sys.executable, "-I", str(LAUNCHER),
+                  "qcsc_prefect.testing.fakesched.queue_runner", "run")
 
 DEFAULT_CONFIG: dict[str, Any] = {"slots": 8, "queue_delay": 0.0, "kill_delay": 2.0}
 
@@ -121,7 +125,7 @@ class FakeCluster:
     def configure(self, **values: Any) -> None:
         """Change configuration keys (new jobs see them; running jobs keep their own)."""
         with self._locked("config"):
-            jobdir.write_atomic(self.root / "config.json", json.dumps({**self.config, **values}))
+            write_atomic(self.root / "config.json", json.dumps({**self.config, **values}))
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -149,7 +153,7 @@ class FakeCluster:
                                  for name, value in (seq_env or {}).items()}}
         job_dir = self._dir(seq)
         now = time.time()
-        jobdir.write_atomic(job_dir / "meta.json", json.dumps(meta or {}))
+        write_atomic(job_dir / "meta.json", json.dumps(meta or {}))
         if hold:
             (job_dir / "hold").touch()
         spec = {
@@ -162,7 +166,7 @@ class FakeCluster:
             "slots_dir": str(self.root / "slots"), "slots": int(config["slots"]),
             "hold_file": str(job_dir / "hold"),
         }
-        jobdir.start_runner(job_dir, spec)
+        jobdir.start_runner(job_dir, spec, command=RUNNER_COMMAND)
         return seq
 
     def job(self, seq: int | str) -> FakeJob | None:
@@ -239,7 +243,7 @@ class FakeCluster:
                 meta = json.loads(path.read_text())
             except (FileNotFoundError, ValueError):
                 meta = {}
-            jobdir.write_atomic(path, json.dumps({**meta, **values}))
+            write_atomic(path, json.dumps({**meta, **values}))
 
     def vanish(self, seq: int | str) -> None:
         """Make the cluster forget the job (purged from every view); a running one is killed."""
@@ -275,14 +279,14 @@ class FakeCluster:
         with self._locked("faults"):
             faults = self._faults()
             faults.setdefault(command, []).append(entry)
-            jobdir.write_atomic(self.root / "faults.json", json.dumps(faults))
+            write_atomic(self.root / "faults.json", json.dumps(faults))
 
     def clear_faults(self, command: str | None = None) -> None:
         """Remove the faults of ``command`` (of every command when ``None``)."""
         with self._locked("faults"):
             faults = {} if command is None else \
                 {k: v for k, v in self._faults().items() if k != command}
-            jobdir.write_atomic(self.root / "faults.json", json.dumps(faults))
+            write_atomic(self.root / "faults.json", json.dumps(faults))
 
     def pending_faults(self, command: str) -> list[dict[str, Any]]:
         """The faults injected for ``command`` that are still to apply, oldest first."""
@@ -311,7 +315,7 @@ class FakeCluster:
             if command in faults:
                 faults[command] = [e for e in faults[command]
                                    if e["times"] is None or e["times"] > 0]
-            jobdir.write_atomic(self.root / "faults.json", json.dumps(faults))
+            write_atomic(self.root / "faults.json", json.dumps(faults))
         if chosen is not None:
             for key in ("times", "calls", "seed", "fail_rate"):
                 chosen.pop(key, None)

@@ -1,6 +1,7 @@
 """Start a fake scheduler command: ``python launch.py FRONTEND COMMAND ARGS...``.
 
-Run by file path from the wrappers that :func:`.engine.install_commands` writes. The
+Run by file path from the wrappers that :func:`.engine.install_commands` writes (and by
+the engine to start a job's :mod:`.queue_runner`, as its ``run`` command). The
 packages above the front-end (``qcsc_prefect``, ``qcsc_prefect.testing``) import Prefect
 and pytest in their ``__init__``; this launcher registers them as bare namespace packages
 instead, so a fake ``qstat`` starts in milliseconds with the standard library only.

@@ -12,7 +12,7 @@ Use it from a plugin's tests (any PBS-like plugin can, not just Miyabi's)::
 
     from qcsc_prefect.testing.fakesched import pbs
 
-    server = pbs.start(tmp_path / "pbs", server="pbs-01.example", site="vanilla", slots=4)
+    server = pbs.start(tmp_path / "pbs", server="pbs-01.example", slots=4)
     monkeypatch.setenv("PATH", server.path)        # qsub, qstat, qdel, qselect first
     # ... run your plugin; then look at what the server saw and did:
     server.job("1.pbs-01.example")                 # FakeJob: phase, outcome, exit_code...
@@ -26,12 +26,13 @@ Configuration keys (``cluster.configure``), besides the engine's ``slots``,
 
 ``server`` (``"opbs"``)
     Server name in job ids (``12.opbs``); may hold ``-`` and ``.`` (``pbs-01.example``).
-``site`` (``"miyabi"``)
-    ``"miyabi"``: ``qstat -fH`` prints full records of finished jobs only (rc 0, nothing
-    for live ones), Miyabi's site history mode, and jobs report Miyabi's
-    ``resources_used.mem_per_nodes``. ``"vanilla"``: stock PBS, where ``-H`` (like ``-a
-    -u -s ...``) selects the one-line table even with ``-f`` (unless ``-w``).
-``require_group_list`` (``True``)
+``site`` (``"vanilla"``)
+    ``"vanilla"``: stock PBS, where ``-H`` (like ``-a -u -s ...``) selects the one-line
+    table even with ``-f`` (unless ``-w``). ``"miyabi"``: the Miyabi site, where ``qstat
+    -fH`` prints full records of finished jobs only (rc 0, nothing for live ones), its
+    site history mode, ``qstat`` takes ``--hday <days>``, and jobs report
+    ``resources_used.mem_per_nodes``.
+``require_group_list`` (``True`` with ``site="miyabi"``, else ``False``)
     Refuse a job without ``-W group_list=<group>``, as Miyabi does.
 ``queues`` (``None``)
     Queue names the server knows (``qsub: Unknown queue`` otherwise); ``None``: any.
@@ -315,7 +316,7 @@ class Server:
         self.cluster = cluster
         self.config = config
         self.server = str(config.get("server", "opbs"))
-        self.site = str(config.get("site", "miyabi"))
+        self.site = str(config.get("site", "vanilla"))
         self.host = str(config.get("host") or socket.gethostname())
         self.user = getpass.getuser()
         self.now = time.time()
@@ -376,7 +377,7 @@ class Server:
         if queues is not None and queue not in queues:
             raise UsageError("Unknown queue", rc=RC_UNKNOWN_QUEUE)
         group = req.attributes.get("group_list", "")
-        if self.config.get("require_group_list", True) and not group:
+        if self.config.get("require_group_list", self.site == "miyabi") and not group:
             raise UsageError("Job rejected: specify your group with -W group_list=<group> "
                              "(required on this system)", rc=1)
         name = req.single.get("N") or script_path.name
@@ -464,7 +465,7 @@ class Server:
 
     def qstat(self, argv: list[str]) -> int:
         args = [a for a in argv]
-        if "--hday" in args:  # Miyabi: days of history shown by -H
+        if self.site == "miyabi" and "--hday" in args:  # days of history shown by -H
             at = args.index("--hday")
             del args[at:at + 2]
         try:

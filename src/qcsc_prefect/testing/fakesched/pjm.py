@@ -76,6 +76,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ...files import write_atomic
 from .engine import FakeCluster, FakeJob
 
 COMMANDS = ("pjsub", "pjstat", "pjdel")
@@ -515,11 +516,8 @@ class PJMFrontend:
                           f"{'VNODE ID':<26}: -", f"{'NODE ID':<26}: 0x{0x01010010 + rank:08x}",
                           f"{'RANK NO':<26}: {rank}",
                           f"{'ELAPSE TIME (USE)':<26}: {duration(used)}"]
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         with contextlib.suppress(OSError):
-            tmp.write_text("\n".join(lines) + "\n")
-            os.replace(tmp, target)
+            write_atomic(path, "\n".join(lines) + "\n")
             self.cluster.update_meta(job.seq, stats_written=True)
 
     # -- pjstat -----------------------------------------------------------------------

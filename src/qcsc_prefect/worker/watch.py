@@ -1,0 +1,92 @@
+"""Watching a flow run's job to its end through the process-wide shared poller."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from ..errors import PollError
+from ..jobs import JobState, JobStatus
+from ..lifecycle import DEFAULT_OUTAGE_BUDGET
+from ..markers import marker_path, marker_settings
+from ..plugins import get_registry
+from ..poller import PollFailure, shared_poller
+from .submit import FlowRunJob, Logger
+
+#: Called with each new state of a job that has not ended (``PENDING``, ``HELD``...).
+StateChange = Callable[[JobStatus], Awaitable[None]]
+
+
+async def watch_job(job: FlowRunJob, interval: float, log: Logger, *,
+                    outage_budget: float = DEFAULT_OUTAGE_BUDGET,
+                    on_change: StateChange | None = None) -> JobStatus:
+    """Wait for the job's final status through the shared poller; never cancels it.
+
+    The job is asked about in one batched status call per ``interval`` together with
+    every other job of its target this process watches; its completion marker makes its
+    end visible sooner. Unlike :func:`qcsc_prefect.lifecycle.wait_for_job`, a worker that
+    stops waiting (it is shut down or restarted, or the status command stays down) leaves
+    the job running: the flow run reports for itself, and a worker picks the job up again.
+
+    Args:
+        job: The flow run's job.
+        interval: Seconds between status calls this watch asks for.
+        log: The flow run's logger: state changes and status outages go there.
+        outage_budget: How long to keep waiting while the status command fails.
+        on_change: Awaited with each new state of the job before it ends.
+
+    Returns:
+        The job's final status; ``UNKNOWN`` (native state ``LOST``) when the scheduler
+        stopped reporting the job for longer than the target's grace period.
+
+    Raises:
+        PollError: The status command failed for longer than ``outage_budget`` seconds.
+    """
+    registry = get_registry()
+    spec = job.spec
+    info = registry.scheduler(spec.target)
+    poller = shared_poller(spec.target, spec.options, registry.poll,
+                           min_interval=info.min_poll_interval)
+    watch = poller.watch(job.job_id, interval, marker=marker_path(spec.work_dir, spec.tag),
+                         markers=marker_settings(True))
+    unknown_since: float | None = None
+    outage_since: float | None = None
+    last: JobState | None = None
+    try:
+        while True:
+            item = await watch.next()
+            if isinstance(item, PollFailure):
+                if outage_since is None:
+                    log.warning("the status of %s job %s is unknown (%s); still waiting, for "
+                                "up to %g s", spec.target, job.job_id, item.error,
+                                outage_budget)
+                outage_since = item.since
+                if time.monotonic() - item.since > outage_budget:
+                    raise PollError(
+                        f"the {spec.target} status command has failed for "
+                        f"{time.monotonic() - item.since:.0f} s (outage budget "
+                        f"{outage_budget:g} s): {item.error}") from item.error
+                continue
+            if outage_since is not None:
+                log.info("the status of %s job %s is known again after %.0f s", spec.target,
+                         job.job_id, time.monotonic() - outage_since)
+                outage_since = None
+            if item is None or item.state is JobState.UNKNOWN:
+                unknown_since = unknown_since or time.monotonic()
+                if time.monotonic() - unknown_since > info.unknown_grace_seconds:
+                    return JobStatus(JobState.UNKNOWN, native_state="LOST", reason=(
+                        f"not reported by {spec.target} for {info.unknown_grace_seconds:g} s"))
+                continue
+            unknown_since = None
+            if item.state.is_terminal:
+                return item
+            if item.state is not last:
+                level = logging.WARNING if item.state is JobState.HELD else logging.INFO
+                log.log(level, "%s job %s is %s%s", spec.target, job.job_id, item.state.value,
+                        f" ({item.reason})" if item.reason else "")
+                last = item.state
+                if on_change is not None:
+                    await on_change(item)
+    finally:
+        poller.unwatch(watch)
