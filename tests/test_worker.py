@@ -189,6 +189,15 @@ async def wait_for_pid(flow_run_id: UUID, timeout: float = 60) -> str:
     return await wait_until(pid, f"flow run {flow_run_id}'s job", timeout)
 
 
+async def state_named(flow_run_id: UUID, name: str, timeout: float = 120) -> FlowRun:
+    """The flow run once its state is called ``name`` (``InfrastructurePending``, ``Held``)."""
+    async def named() -> FlowRun | None:
+        run = await read_run(flow_run_id)
+        return run if run.state is not None and run.state.name == name else None
+
+    return await wait_until(named, f"state {name!r}", timeout)
+
+
 async def assert_polled_together(recorder: HookRecorder, target: str, job_ids: set[str],
                                  interval: float, calls: int = 3) -> None:
     """Every status call about ``job_ids`` asks about all of them, once per ``interval``.

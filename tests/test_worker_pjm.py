@@ -13,17 +13,15 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import FlowRun
 from prefect.states import Cancelling
 from test_worker import (  # the helpers, not the tests
     final_state,
     flows_dir,  # noqa: F401 (a fixture)
     kill_and_restart_mid_run,
     make_pool,
-    read_run,
     start_runs,
+    state_named,
     wait_for_pid,
-    wait_until,
     worker_for,
     worker_process,  # noqa: F401 (a fixture, on this module's pool)
 )
@@ -68,14 +66,6 @@ async def pool(cluster: FakeCluster, prefect_api: str, tmp_path: Path,
         {**FUGAKU, "target_options": {"pjm_resources": ["qcsc-sim-pending=1"]}}
     ).asave(f"{name}-stuck", overwrite=True)
     return name
-
-
-async def state_named(flow_run_id: object, name: str) -> FlowRun:
-    async def named() -> FlowRun | None:
-        run = await read_run(flow_run_id)  # type: ignore[arg-type]
-        return run if run.state is not None and run.state.name == name else None
-
-    return await wait_until(named, f"state {name!r}")
 
 
 async def test_a_held_job_shows_in_the_state_and_its_run_completes_once_released(

@@ -50,6 +50,10 @@ Much of a plugin is then declared rather than written: the submit and cancel com
 submit answer (:attr:`~BatchScheduler.submitted`), error lines printed with exit code 0
 (:attr:`~BatchScheduler.error_line`), and the state words
 (:class:`~qcsc_prefect.states.StateTable`).
+
+This module composes parts kept apart (and re-exported here): the options model
+(:mod:`~qcsc_prefect.batch_options`), what a command's outcome means
+(:mod:`~qcsc_prefect.batch_outcomes`) and the final-status cache (:mod:`~qcsc_prefect.batch_cache`).
 """
 
 from __future__ import annotations
@@ -57,94 +61,35 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from pydantic import Field, ValidationInfo, field_validator
-
-from . import validation as check
-from .directives import DirectiveSyntax
+from .batch_cache import FinalStatuses
+from .batch_options import BatchOptions
+from .batch_outcomes import CommandOutcomes
 from .errors import CancelError, CommandTimeoutError, SchedulerCommandError, SubmitError
 from .jobs import JobSpec, JobState, JobStatus
-from .scheduler import SchedulerPlugin, TargetOptions
+from .scheduler import SchedulerPlugin
+
+# run_command is looked up here at call time: tests patch ``qcsc_prefect.batch.run_command``.
 from .shell import CommandResult, run_command
 from .templating import launch_command, render_template
 
+__all__ = ["BatchOptions", "BatchScheduler", "CommandOutcomes", "FinalStatuses", "OptionsT"]
+
 logger = logging.getLogger("qcsc_prefect.batch")
-
-
-class BatchOptions(TargetOptions):
-    """Target options every batch scheduler has; a plugin's options model extends it.
-
-    Attributes:
-        hold: Submit the job held: it waits in the queue until released with the
-            scheduler's release command (``scontrol release``, ``qrls``, ``pjrls``).
-        extra_directives: Raw scheduler directives for what the profile cannot express,
-            one option with its value per entry, without the directive prefix. Each is
-            checked by :meth:`check_directive`: against :attr:`directive_syntax` when the
-            plugin declares one.
-        command_timeout: Seconds before a scheduler command is abandoned. A submission
-            that timed out may still have queued the job: core looks it up by its tag.
-
-    Class attributes a plugin sets:
-
-    Attributes:
-        directive_syntax: How the submit command reads a raw directive and what one may
-            not set (:class:`~qcsc_prefect.directives.DirectiveSyntax`); ``None`` accepts
-            any one-line entry.
-        unsupported: Options this scheduler cannot honour, and why: a value other than the
-            field's default is refused with that message (``{"hold": "pjsub cannot ..."}``).
-    """
-
-    directive_syntax: ClassVar[DirectiveSyntax | None] = None
-    unsupported: ClassVar[Mapping[str, str]] = {}
-
-    hold: bool = Field(default=False,
-                       description="Submit held; the job waits until released.")
-    extra_directives: list[str] = Field(
-        default_factory=list, description="Raw scheduler directives, one option each.")
-    command_timeout: float = Field(
-        default=60.0, gt=0, description="Seconds before a scheduler command is abandoned.")
-
-    @classmethod
-    def check_directive(cls, raw: str) -> str:
-        """Check one ``extra_directives`` entry and return it normalised.
-
-        The base checks the entry against :attr:`directive_syntax`, or else accepts any
-        one-line entry; a plugin overrides this only for a rule the syntax cannot declare.
-
-        Raises:
-            ValueError: Saying what is wrong and how to write it instead.
-        """
-        if cls.directive_syntax is not None:
-            return cls.directive_syntax.check(raw)
-        value = check.no_newlines([raw])[0].strip()
-        if not value:
-            raise ValueError("an empty directive; remove the entry")
-        return value
-
-    @field_validator("extra_directives")
-    @classmethod
-    def _check_directives(cls, values: list[str]) -> list[str]:
-        return [cls.check_directive(raw) for raw in values]
-
-    @field_validator("*")
-    @classmethod
-    def _supported(cls, value: Any, info: ValidationInfo) -> Any:
-        why = cls.unsupported.get(info.field_name or "")
-        if why and value != cls.model_fields[info.field_name or ""].get_default(
-                call_default_factory=True):
-            raise ValueError(why)
-        return value
 
 
 OptionsT = TypeVar("OptionsT", bound=BatchOptions)
 
 
-class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
+class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
     """Base of a scheduler driven by client commands (see the module docstring).
+
+    The output fragments a plugin declares (:attr:`refusals`, :attr:`transient`, ...) and
+    what they make of a command's result come from
+    :class:`~qcsc_prefect.batch_outcomes.CommandOutcomes`.
 
     Class attributes a plugin sets:
 
@@ -152,19 +97,6 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         package: Package that holds the plugin's template.
         template: The batch script template's file name in ``package/templates``.
         job_id_pattern: What a job id of this scheduler looks like.
-        refusals: Fragments of a submit command's output (case-insensitive) that mean
-            the scheduler certainly did not queue the job.
-        transient: Fragments of a command's output worth retrying an idempotent command
-            for (a daemon restarting, a connection refused).
-        already_gone: Fragments of a cancel command's output (case-insensitive) that
-            only say the job has already ended or is unknown.
-        unknown_id: Fragments of a status command's output (case-insensitive) that only say
-            an id is unknown: :meth:`ask` takes such a failure as an answer.
-        cancel_answers: Fragments of a cancel command's output lines that only report a
-            job being cancelled (``is being terminated``): no problem either.
-        error_line: Lines that mean a command failed whatever its exit code (PJM's
-            ``[ERR.] PJM nnnn``, once printed with exit code 0): with it, only such lines
-            are the problems of a failed cancel.
         states: The scheduler's state words and what they mean to core (:meth:`state`);
             a :class:`~qcsc_prefect.states.StateTable` serves the parsers too.
         submit_argv: The submit command before the script path (``("sbatch",
@@ -182,12 +114,6 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
     package: ClassVar[str]
     template: ClassVar[str]
     job_id_pattern: ClassVar[re.Pattern[str]]
-    refusals: ClassVar[tuple[str, ...]] = ()
-    transient: ClassVar[tuple[str, ...]] = ()
-    already_gone: ClassVar[tuple[str, ...]] = ()
-    unknown_id: ClassVar[tuple[str, ...]] = ()
-    cancel_answers: ClassVar[tuple[str, ...]] = ()
-    error_line: ClassVar[re.Pattern[str] | None] = None
     states: ClassVar[Mapping[str, JobState]] = {}
     submit_argv: ClassVar[tuple[str, ...]] = ()
     submitted: ClassVar[re.Pattern[str] | None] = None
@@ -197,8 +123,8 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
     retry_delay: ClassVar[float] = 1.0
 
     def __init__(self) -> None:
-        self._finals: OrderedDict[str, JobStatus] = OrderedDict()
-        self._lock = threading.Lock()
+        self._finals = FinalStatuses()
+        self._lock = threading.Lock()  # guards _lacking; subclasses use it for their own state
         self._unknown_states: set[str] = set()
         self._lacking: set[str] = set()
 
@@ -255,40 +181,6 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         cached before its code. A cached end also hides a later requeue of the same id.
         """
         return status.state.is_terminal and not status.lingers
-
-    def succeeded(self, result: CommandResult) -> bool:
-        """Whether a command succeeded: exit code 0 and no :attr:`error_line`."""
-        return result.returncode == 0 and not self.error_lines(result)
-
-    def error_lines(self, result: CommandResult) -> list[str]:
-        """The :attr:`error_line` lines of a command's output, stripped."""
-        if self.error_line is None:
-            return []
-        text = result.stderr + "\n" + result.stdout
-        return [found.group(0).strip() for found in self.error_line.finditer(text)]
-
-    def is_refusal(self, result: CommandResult) -> bool:
-        """Whether a failed submission is a definite refusal (see :attr:`refusals`)."""
-        text = (result.stderr + "\n" + result.stdout).lower()
-        return any(fragment.lower() in text for fragment in self.refusals)
-
-    def is_transient(self, result: CommandResult) -> bool:
-        """Whether a failed idempotent command is worth another try."""
-        text = result.stderr + "\n" + result.stdout
-        return any(fragment in text for fragment in self.transient)
-
-    def cancel_problems(self, result: CommandResult) -> list[str]:
-        """The lines of a failed cancel that are real errors.
-
-        Not a problem: a line holding one of :attr:`already_gone` or :attr:`cancel_answers`
-        (case-insensitive), nor, with :attr:`error_line`, a line that is not an error line.
-        """
-        text = result.stderr + "\n" + result.stdout
-        lines = self.error_lines(result) or [line.strip() for line in text.splitlines()
-                                             if line.strip()]
-        fine = [fragment.lower() for fragment in (*self.already_gone, *self.cancel_answers)]
-        problems = [line for line in lines if not any(f in line.lower() for f in fine)]
-        return problems or ([] if lines else [f"exit code {result.returncode}, no message"])
 
     # -- the shared mechanics -----------------------------------------------------------------
 
@@ -347,20 +239,6 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
                 stderr=result.stderr)
         return result
 
-    def failed(self, result: CommandResult, what: str = "") -> SchedulerCommandError:
-        """The error for a failed command, with its exit code and (shortened) output."""
-        message = (result.stderr or result.stdout).strip()[:500] or "no output"
-        return SchedulerCommandError(
-            f"{what or ' '.join(result.argv[:2])} failed with exit code "
-            f"{result.returncode}: {message}",
-            argv=result.argv, returncode=result.returncode, stderr=result.stderr)
-
-    def checked(self, result: CommandResult, what: str = "") -> CommandResult:
-        """``result`` if it :meth:`succeeded`; else raise :meth:`failed`."""
-        if not self.succeeded(result):
-            raise self.failed(result, what)
-        return result
-
     def ask(self, argv: Sequence[str], opts: OptionsT, what: str = "") -> CommandResult:
         """Run a status command; a failure that only names unknown ids is an answer.
 
@@ -375,13 +253,6 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         if self.succeeded(result) or self.only_unknown(result):
             return result
         raise self.failed(result, what)
-
-    def only_unknown(self, result: CommandResult) -> bool:
-        """Whether every line of a command's stderr holds one of :attr:`unknown_id`
-        (case-insensitive): it failed only for ids the scheduler does not know."""
-        lines = [line.lower() for line in result.stderr.splitlines() if line.strip()]
-        return bool(lines) and all(any(f.lower() in line for f in self.unknown_id)
-                                   for line in lines)
 
     def lacks(self, feature: str) -> bool:
         """Whether this scheduler was found to lack ``feature`` (see :meth:`found_lacking`)."""
@@ -400,8 +271,8 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
     def forget(self) -> None:
         """Drop the cached final statuses and what the scheduler was found to lack (a test,
         or a server that was reset)."""
+        self._finals.clear()
         with self._lock:
-            self._finals.clear()
             self._lacking.clear()
 
     # -- the hooks, built from the parts above ----------------------------------------------
@@ -438,8 +309,7 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
             job_id = None
         said = (result.stderr or result.stdout).strip()[:500]
         if job_id:  # a new job: an end cached for an earlier job of this id is not its own
-            with self._lock:
-                self._finals.pop(job_id, None)
+            self._finals.drop(job_id)
         if job_id and self.succeeded(result):
             return job_id, result.stdout.strip()
         if job_id and not self.is_refusal(result):
@@ -458,21 +328,17 @@ class BatchScheduler(SchedulerPlugin, Generic[OptionsT]):
         """Finished jobs from the cache, the rest from one :meth:`status` call."""
         opts = self.options(options)
         ids = self.valid_ids(job_ids)
-        with self._lock:
-            statuses = {job_id: self._finals[job_id] for job_id in ids if job_id in self._finals}
+        statuses = self._finals.known(ids)
         rest = [job_id for job_id in ids if job_id not in statuses]
         if rest:
             fresh = self.status(rest, opts)
-            with self._lock:
-                for job_id in rest:
-                    status = fresh.get(job_id)
-                    if status is None:
-                        continue
-                    statuses[job_id] = status
-                    if self.settled(status):
-                        self._finals[job_id] = status
-                        while len(self._finals) > self.cache_size:
-                            self._finals.popitem(last=False)
+            for job_id in rest:
+                status = fresh.get(job_id)
+                if status is None:
+                    continue
+                statuses[job_id] = status
+                if self.settled(status):
+                    self._finals.keep(job_id, status, self.cache_size)
         return statuses
 
     def cancel(self, job_ids: Sequence[str], options: Any) -> None:

@@ -208,14 +208,9 @@ def prepare_marker_dir(work_dir: Path) -> None:
         marker_dir(work_dir).mkdir(parents=True, exist_ok=True)
 
 
-#: First line of the marker block the shared body adds to every tagged script.
+#: First line of the marker block the shared body adds to every tagged script (tests drop
+#: the block with :func:`qcsc_prefect.testing.strip_marker_lines`).
 MARKER_COMMENT = "# qcsc-prefect: record this job's end (exit status, time) in a completion marker"
-
-
-def strip_marker_lines(script: str) -> str:
-    """``script`` without the completion-marker lines (for tests comparing script bodies)."""
-    return "".join(line for line in script.splitlines(keepends=True)
-                   if line.rstrip("\n") != MARKER_COMMENT and "__qcsc_prefect_end" not in line)
 
 
 def remove_marker(work_dir: Path, tag: str) -> None:

@@ -7,7 +7,8 @@ the job id; when the job's result has been handed back, it marks the record fini
 keeps the final status. There is one record per script name and work dir, so any later
 call for the same script (a retry of the flow run, or a new run of the same flow after a
 crash) finds it: with the same fingerprint and the job still queued or running, it waits
-on that job instead of submitting a second one (see :mod:`qcsc_prefect.lifecycle`).
+on that job instead of submitting a second one (the record machine is
+:mod:`qcsc_prefect.submission`).
 
 ``qcsc-prefect jobs`` lists, cancels and reaps jobs from these records.
 """

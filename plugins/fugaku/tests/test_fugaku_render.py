@@ -210,7 +210,7 @@ def test_good_options_are_normalised() -> None:
                                  "mpi_options_for_pjm": ["rank-map-bynode"]})
     assert opts.gfscache == "/vol0004:/vol0005"
     assert opts.spack_modules == ["a"]
-    assert opts.mpi_parameters() == {"rank-map-bynode"}
+    assert opts.mpi_options_for_pjm == ["rank-map-bynode"]
 
 
 def test_extra_directives_are_written_after_the_profile_ones(tmp_path: Path) -> None:

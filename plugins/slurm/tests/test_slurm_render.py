@@ -10,7 +10,7 @@ import pytest
 
 from qcsc_prefect import ConfigurationError, ExecutionProfile, get_registry
 from qcsc_prefect.lifecycle import plan_job, render_job
-from qcsc_prefect.markers import strip_marker_lines
+from qcsc_prefect.testing import strip_marker_lines
 from qcsc_prefect.testing.contract import HOSTILE
 from qcsc_prefect_slurm import (
     SlurmJobRequest,

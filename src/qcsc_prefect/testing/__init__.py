@@ -5,11 +5,14 @@
   ``pytest_plugins = ["qcsc_prefect.testing.fixtures"]``; gives ``prefect_api`` (a real
   Prefect API for the session), ``hook_recorder`` (counts poll/submit/cancel hook calls)
   and a temporary state dir for the ``local`` target.
+* :func:`strip_marker_lines`: a rendered script without its completion-marker block, for
+  tests that compare script bodies.
 """
 
 from .contract import ContractTarget, SchedulerContract, shell_profile
 from .fixtures import HookCall, HookRecorder
 from .prefect_api import artifacts_with_key, flow_run_log_text
+from .scripts import strip_marker_lines
 
 __all__ = [
     "ContractTarget",
@@ -19,4 +22,5 @@ __all__ = [
     "artifacts_with_key",
     "flow_run_log_text",
     "shell_profile",
+    "strip_marker_lines",
 ]

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from qcsc_prefect.batch import BatchOptions
 from qcsc_prefect.directives import DirectiveSyntax
-from qcsc_prefect.option_fields import Line, matching
+from qcsc_prefect.option_fields import matching
 
 #: Where Fugaku's public Spack instance is set up (the original's fixed path).
 DEFAULT_SPACK_SETUP = "/vol0004/apps/oss/spack/share/spack/setup-env.sh"
@@ -23,42 +23,28 @@ DEFAULT_SPACK_SETUP = "/vol0004/apps/oss/spack/share/spack/setup-env.sh"
 RESERVED_RESOURCES = {"rscgrp": "the HPC profile's queue_cpu/queue_gpu",
                       "elapse": "the execution profile's walltime"}
 _WRITTEN = "which qcsc-prefect writes"
-
-_RESOURCE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)=([A-Za-z0-9_.:/+*@%-]+)$")
-_VOLUME_OF = re.compile(r"^(/vol\d{4})/")
+_NAME, _VALUE = r"[A-Za-z][A-Za-z0-9_-]*", r"[A-Za-z0-9_.:/+*@%-]+"  # of a -L or --mpi item
 
 
-def resource_items(value: str) -> list[tuple[str, str]]:
-    """Split one ``-L`` value (``"node=4,freq=2200"``) into ``(name, value)`` pairs.
-
-    Raises:
-        ValueError: If an item is not ``name=value`` with directive-safe characters.
-    """
-    found = [_RESOURCE.match(item) for item in value.split(",")]
-    if not all(found):
-        raise ValueError(
-            f"{value!r} is not a PJM resource list; write 'name=value' items joined by ',' "
-            "without blanks or quotes, e.g. 'freq=2200' or 'node=2x3x2:torus' (no '#PJM -L')")
-    return [(m.group(1).lower(), m.group(2)) for m in found if m]
-
-
-def _resource(value: str) -> str:
-    for name, _ in resource_items(value):
-        if name in RESERVED_RESOURCES:
-            raise ValueError(f"{value!r} sets {name}, {_WRITTEN} from "
-                             f"{RESERVED_RESOURCES[name]}; set it there and remove it")
-    return value
+def _unreserved(resources: str) -> str:
+    if found := re.search(rf"(?i)(?:^|,)({'|'.join(RESERVED_RESOURCES)})=", resources):
+        name = found[1].lower()
+        raise ValueError(f"{resources!r} sets {name}, {_WRITTEN} from "
+                         f"{RESERVED_RESOURCES[name]}; set it there and remove it")
+    return resources
 
 
 Volumes = Annotated[str, matching(
     r"/[A-Za-z0-9._/-]+(:/[A-Za-z0-9._/-]+)*", "a list of volumes; write absolute paths joined "
     "by ':' (e.g. '/vol0004' or '/vol0004:/vol0005'), or leave gfscache unset (None)")]
 MpiParameter = Annotated[str, matching(
-    r"[A-Za-z][A-Za-z0-9_-]*(=[A-Za-z0-9_.:/+*@%-]+)?", "a PJM MPI parameter; write one "
-    "'name' or 'name=value' without blanks, quotes or the '#PJM --mpi' prefix, e.g. "
-    "'max-proc-per-node=4'")]
-Resources = Annotated[Line, AfterValidator(_resource)]
-
+    rf"{_NAME}(={_VALUE})?", "a PJM MPI parameter; write one 'name' or 'name=value' without "
+    "blanks, quotes or the '#PJM --mpi' prefix, e.g. 'max-proc-per-node=4'")]
+#: One ``-L`` resource list (``"node=4,freq=2200"``) that sets no reserved resource.
+Resources = Annotated[str, matching(
+    rf"{_NAME}={_VALUE}(,{_NAME}={_VALUE})*", "a PJM resource list; write 'name=value' items "
+    "joined by ',' without blanks or quotes, e.g. 'freq=2200' or 'node=2x3x2:torus' (no "
+    "'#PJM -L')"), AfterValidator(_unreserved)]
 
 class FugakuOptions(BatchOptions):
     """Options of the ``fugaku`` target.
@@ -82,17 +68,15 @@ class FugakuOptions(BatchOptions):
     """
 
     directive_syntax = DirectiveSyntax(
-        prefix="#PJM", command="pjsub", example="--comment nightly", attached=True, reserved={
-            **dict.fromkeys(("-L", "--rsc-list"), "the resources; use target option "
-                            "pjm_resources"),
+        prefix="#PJM", command="pjsub", example="--comment nightly", attached=True,
+        reserved={option: why for options, why in {  # each option of a group, the same why
+            "-L --rsc-list": "the resources; use target option pjm_resources",
             "--mpi": "the MPI parameters; use target option mpi_options_for_pjm",
             "-g": "the group; set the HPC profile's project_cpu/project_gpu",
-            **dict.fromkeys(("-o", "-e", "-j"), f"{_WRITTEN}: its output files go to the "
-                            "run log; remove it"),
-            **dict.fromkeys(("-s", "-S", "--spath"), f"{_WRITTEN}: it reads the statistics "
-                            "file; remove it"),
-            **dict.fromkeys(("-N", "--name"), f"{_WRITTEN}: the job name carries the "
-                            "submission tag; remove it")},
+            "-o -e -j": f"{_WRITTEN}: its output files go to the run log; remove it",
+            "-s -S --spath": f"{_WRITTEN}: it reads the statistics file; remove it",
+            "-N --name": f"{_WRITTEN}: the job name carries the submission tag; remove it",
+        }.items() for option in options.split()},
         fragments={"PJM_LLIO_GFSCACHE": "the cache volumes; use target option gfscache"})
     unsupported = {"hold": "pjsub cannot submit a job held; leave hold unset and hold the job "
                            "with 'pjhold <id>' after submission"}
@@ -110,7 +94,7 @@ class FugakuOptions(BatchOptions):
 
     @model_validator(mode="after")
     def _spack_needs_its_volume(self) -> FugakuOptions:
-        volume = _VOLUME_OF.match(self.spack_setup)
+        volume = re.match(r"(/vol\d{4})/", self.spack_setup)
         if self.spack_modules and volume and volume[1] not in (self.gfscache or "").split(":"):
             raise ValueError(
                 f"gfscache: spack_modules are loaded from {self.spack_setup}, so "
@@ -118,7 +102,3 @@ class FugakuOptions(BatchOptions):
                 f"job otherwise); set gfscache to "
                 f"{':'.join(filter(None, [self.gfscache, volume[1]]))!r}")
         return self
-
-    def mpi_parameters(self) -> set[str]:
-        """Names of the MPI parameters given in :attr:`mpi_options_for_pjm`."""
-        return {option.split("=", 1)[0].lower() for option in self.mpi_options_for_pjm}

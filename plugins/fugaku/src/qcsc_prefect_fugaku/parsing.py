@@ -57,6 +57,7 @@ SUBMITTED = re.compile(r"(?:^|\s)Job\s+(\d+(?:_\d+)?)\s+submitted\.?", re.MULTIL
 #: A PJM error line (``[ERR.] PJM 0112 pjdel Job 9 does not exist.``), whatever the exit code.
 ERROR = re.compile(r"^[ \t]*\[ERR\.\][ \t]*PJM[ \t]+\d{4}\b.*$", re.MULTILINE)
 _STATS_LINE = re.compile(r"^\s*([^:]+?)\s*:\s?(.*?)\s*$")
+_NODE_SECTION = re.compile(r"^\s*\[*Node Statistical Information", re.MULTILINE)
 
 
 def parse_pjstat(text: str, *, items: Iterable[str] = CHOOSE_ITEMS) -> dict[str, dict[str, str]]:
@@ -71,36 +72,26 @@ def parse_pjstat(text: str, *, items: Iterable[str] = CHOOSE_ITEMS) -> dict[str,
         if line.startswith("H,"):
             header = [name.strip() for name in line.split(",")[1:]]
         elif line.startswith(","):
-            row = dict(zip(header, (v.strip() for v in line[1:].split(",", len(header) - 1)),
-                           strict=False))
-            if row.get("JOB_ID"):
+            values = (v.strip() for v in line[1:].split(",", len(header) - 1))
+            if (row := dict(zip(header, values, strict=False))).get("JOB_ID"):
                 records[row["JOB_ID"]] = row
     return records
-
-
-def exit_state(pc: int | None, ec: int | None, sn: int | None, reason: str = "") -> JobState:
-    """The final state of an ``EXT`` job: success is PC 0, EC 0 and no signal.
-
-    An exit code PJM did not report is not success; an elapse kill (PC 11, or REASON
-    ``ELAPSE LIMIT ...``) is ``TIMEOUT``.
-    """
-    if pc is not None and pc in _PC_STATES:
-        return _PC_STATES[pc]
-    if "ELAPSE LIMIT" in reason.upper():
-        return JobState.TIMEOUT
-    return JobState.COMPLETED if not pc and ec == 0 and not sn else JobState.FAILED
 
 
 def status_of(record: Mapping[str, str]) -> JobStatus:
     """One job's status from its ``pjstat`` record (``ST``, ``EC``, ``PC``, ``SN``, ``REASON``).
 
-    ``ERR`` (held by PJM after an error) is ``FAILED`` and ``lingers``: the job stays in
-    the queue until ``pjdel``. ``HLD`` is ``HELD`` with PJM's reason.
+    An ``EXT`` job succeeded only with PC 0, EC 0 and no signal: an exit code PJM did not
+    report is not success, and an elapse kill (PC 11, or REASON ``ELAPSE LIMIT ...``) is
+    ``TIMEOUT``. ``ERR`` (held by PJM after an error) is ``FAILED`` and ``lingers``: the job
+    stays in the queue until ``pjdel``. ``HLD`` is ``HELD`` with PJM's reason.
     """
     native = record.get("ST", "").strip().upper()
     pc, ec, sn = (rows.number(record.get(key)) for key in ("PC", "EC", "SN"))
     text = record.get("REASON", "").strip()
-    state = exit_state(pc, ec, sn, text) if native == "EXT" else STATES.of(native)
+    state = STATES.of(native) if native != "EXT" else _PC_STATES.get(pc or 0) or (
+        JobState.TIMEOUT if "ELAPSE LIMIT" in text.upper()
+        else JobState.COMPLETED if not pc and ec == 0 and not sn else JobState.FAILED)
     reason = "" if text == "-" else text
     if pc:
         code = f"PJM code {pc}: {PJM_CODES.get(pc, 'abnormal end')}"
@@ -117,11 +108,6 @@ def parse_stats(text: str) -> dict[str, str]:
     ``JOB ID : 1006903`` becomes ``stats.job_id``, ``ELAPSE TIME (USE) : ...``
     ``stats.elapse_time_(use)`` (the original's naming). Per-node sections are not read.
     """
-    stats: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.strip().strip("[]").startswith("Node Statistical Information"):
-            break
-        found = _STATS_LINE.match(line)
-        if found:
-            stats[f"stats.{found.group(1).lower().replace(' ', '_')}"] = found.group(2)
-    return stats
+    lines = _NODE_SECTION.split(text, maxsplit=1)[0].splitlines()
+    return {f"stats.{found[1].lower().replace(' ', '_')}": found[2]
+            for found in map(_STATS_LINE.match, lines) if found}

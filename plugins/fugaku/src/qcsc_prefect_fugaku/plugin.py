@@ -15,22 +15,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qcsc_prefect.batch import BatchScheduler
+from qcsc_prefect.batch import BatchOptions, BatchScheduler
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.jobs import JobSpec, JobStatus
 from qcsc_prefect.scheduler import SchedulerInfo
 
 from . import parsing
 from .builder import elapse, pjm_job_name, stats_path, tag_of
-from .options import FugakuOptions, resource_items
+from .options import FugakuOptions
 from .run import FugakuRunResult
 
 #: A path written as is after ``#PJM -o``: no blanks, quotes or characters PJM expands.
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9._/+,:@=-]+$")
-
-
-def _err(*codes: str) -> tuple[str, ...]:
-    return tuple(f"[ERR.] PJM {code} " for code in codes)
 
 
 class FugakuScheduler(BatchScheduler[FugakuOptions]):
@@ -49,34 +45,33 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
     #: pjsub queued nothing: bad option (0001), unreadable script or work dir (0020, 0026),
     #: a resource under/over its limit or unknown (0054, 0057, 0058), no permission for the
     #: resource group (0070), group not allowed (0071), gate check (0079); Fugaku's checks.
-    refusals = (*_err("0001", "0020", "0026", "0054", "0057", "0058", "0070", "0071", "0079"),
+    refusals = (*(f"[ERR.] PJM {code} " for code in ("0001", "0020", "0026", "0054", "0057",
+                                                     "0058", "0070", "0071", "0079")),
                 "is not a data area", "set PJM_LLIO_GFSCACHE to")
-    transient = _err("0190", "0290")  # the PJM daemon is not present
-    already_gone = _err("0112", "0113")  # no such job; ended, so pjdel cannot take it
+    transient = ("[ERR.] PJM 0190 ", "[ERR.] PJM 0290 ")  # the PJM daemon is not present
+    #: No such job; ended, so pjdel cannot take it.
+    already_gone = ("[ERR.] PJM 0112 ", "[ERR.] PJM 0113 ")
 
     def directives(self, job: JobSpec, opts: FugakuOptions) -> dict[str, Any]:
-        """Resources, group, MPI parameters, output paths and the tagged PJM job name.
+        """This target's options (the MPI parameters completed), resources, group, output
+        paths and the tagged PJM job name.
 
         Raises:
             ConfigurationError: If an output file name cannot be a directive, or a ``node``
                 shape in ``pjm_resources`` is given twice or does not hold ``num_nodes``.
         """
-        profile = job.profile
-        shape = _node_shape(opts.pjm_resources, profile.num_nodes)
+        p = job.profile
         mpi = list(opts.mpi_options_for_pjm)
-        if (profile.launcher != "single" and profile.mpiprocs
-                and not opts.mpi_parameters() & {"max-proc-per-node", "proc"}):
-            mpi.append(f"max-proc-per-node={profile.mpiprocs}")
+        if p.launcher != "single" and p.mpiprocs and not any(
+                re.match(r"(?i)(max-proc-per-node|proc)(=|$)", option) for option in mpi):
+            mpi.append(f"max-proc-per-node={p.mpiprocs}")
         paths = {"output": job.stdout_path, "error": job.stderr_path, "stats": stats_path(job)}
-        return {
-            "job_name": pjm_job_name(job.job_name, job.tag), "resource_group": job.queue,
-            "group_name": job.project, "num_nodes": None if shape else profile.num_nodes,
-            "elapse_time": elapse(profile.walltime) if profile.walltime else None,
-            "pjm_resources": opts.pjm_resources, "mpi_options_for_pjm": mpi,
-            "gfscache": opts.gfscache, "spack_setup": opts.spack_setup,
-            "spack_modules": opts.spack_modules,
-            **{key: _pjm_path(path) for key, path in paths.items()},
-        }
+        return {**opts.model_dump(exclude=set(BatchOptions.model_fields)),
+                "job_name": pjm_job_name(job.job_name, job.tag), "resource_group": job.queue,
+                "group_name": job.project, "mpi_options_for_pjm": mpi,
+                "num_nodes": None if _node_shape(opts, p.num_nodes) else p.num_nodes,
+                "elapse_time": elapse(p.walltime) if p.walltime else None,
+                **{key: _pjm_path(path) for key, path in paths.items()}}
 
     def status(self, job_ids: Sequence[str], opts: FugakuOptions) -> dict[str, JobStatus]:
         """``pjstat`` for all ids, then ``pjstat -H`` for those the live view lacked."""
@@ -114,15 +109,14 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
                 if not ids or job_id in ids}
 
 
-def _node_shape(resources: list[str], num_nodes: int) -> str | None:
+def _node_shape(opts: FugakuOptions, num_nodes: int) -> str | None:
     """The ``node=`` value of ``pjm_resources``, if any, checked against ``num_nodes``."""
-    shapes = [value for res in resources for name, value in resource_items(res) if name == "node"]
-    dims = shapes[0].split(":", 1)[0].split("x") if shapes else []
-    count = math.prod(int(d) for d in dims) if all(d.isdigit() for d in dims) else 0
+    shapes = re.findall(r"(?i)(?:^|,)node=([^,]+)", ",".join(opts.pjm_resources))
     if len(shapes) > 1:
         raise ConfigurationError(f"target_options: pjm_resources: node is given {len(shapes)} "
                                  "times; give it once")
-    if shapes and count != num_nodes:
+    dims = shapes[0].split(":")[0].split("x") if shapes else []
+    if shapes and (count := math.prod(int(d) if d.isdigit() else 0 for d in dims)) != num_nodes:
         raise ConfigurationError(
             f"target_options: pjm_resources: node={shapes[0]} holds {count} nodes but "
             f"num_nodes is {num_nodes}; make them agree (num_nodes sets the MPI process count)")

@@ -30,15 +30,14 @@ class SlurmOptions(BatchOptions):
             ``sacct``, then ``squeue`` for good once Slurm says accounting is disabled.
         hold: Submit held (``#SBATCH --hold``): PENDING until ``scontrol release <id>``.
         extra_directives: Raw ``#SBATCH`` long options (``"--mem=4G"``, ``"--gres=gpu:1"``)
-            without the prefix. ``--output``, ``--error``, ``--comment`` and ``--array`` (or
-            a prefix of one, such as ``--out``: sbatch reads any unambiguous prefix) are
+            without the prefix. ``--output`` and ``--error`` (the run log streams them),
+            ``--comment`` (a lost submission is found by it) and ``--array`` (one id a job),
+            or a prefix of one such as ``--out`` (sbatch reads any unambiguous prefix), are
             written by qcsc-prefect and refused.
         command_timeout: Seconds before a Slurm command is abandoned. A timed-out ``sbatch``
             may have queued the job: core looks it up by its tag.
     """
 
-    # Setting these would break log streaming (--output, --error), the lookup of a lost
-    # submission (--comment) or job ids (--array).
     directive_syntax = DirectiveSyntax(
         prefix="#SBATCH", command="sbatch", example="--mem=4G", form="--name=value",
         options="long", abbreviations=True, reserved=dict.fromkeys(

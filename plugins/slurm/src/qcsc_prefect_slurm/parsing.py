@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 from qcsc_prefect import rows
 from qcsc_prefect.jobs import JobState, JobStatus
@@ -21,8 +20,6 @@ SACCT_FIELDS = ("JobID", "State", "ExitCode", "Reason", "Elapsed", "AllocCPUS", 
                 "Partition", "Account", "Submit", "Start", "End")
 SQUEUE_FORMAT = "%i|%T|%r"  #: ``squeue`` status row: job id, long state, reason.
 SQUEUE_COMMENT_FORMAT = "%i|%k"  #: ``squeue`` lookup row: job id, comment (may hold ``|``).
-#: What ``squeue``/``scontrol`` print (rc 1) when the one id asked is unknown or purged.
-INVALID_JOB_ID = "Invalid job id specified"
 #: A Slurm job id: ``123``, array task ``123_4``, heterogeneous job component ``123+1``.
 JOB_ID = re.compile(r"^\d+(_\d+)?(\+\d+)?\Z")
 #: The job id ``sbatch --parsable`` printed: its last line, ``123`` or ``123;cluster``.
@@ -42,10 +39,9 @@ STATES = StateTable("Slurm", {
     JobState.DEADLINE: "DEADLINE DL"})
 
 #: scontrol keys copied into the status record, under the sacct field names.
-_SCONTROL_RECORD = {"JobId": "JobID", "JobState": "State", "ExitCode": "ExitCode",
-                    "Reason": "Reason", "RunTime": "Elapsed", "NumCPUs": "AllocCPUS",
-                    "NodeList": "NodeList", "Partition": "Partition", "Account": "Account",
-                    "SubmitTime": "Submit", "StartTime": "Start", "EndTime": "End"}
+_SCONTROL_RECORD = dict(zip(("JobId", "JobState", "ExitCode", "Reason", "RunTime", "NumCPUs",
+                             "NodeList", "Partition", "Account", "SubmitTime", "StartTime",
+                             "EndTime"), SACCT_FIELDS, strict=True))
 
 
 def map_state(native: str) -> JobState:
@@ -60,11 +56,17 @@ def is_accounting_disabled(stderr: str) -> bool:
     return "accounting storage is disabled" in stderr.lower()
 
 
-def _status(record: dict[str, str], source: str) -> JobStatus:
-    """A status from a record under the sacct field names."""
+def _status(record: dict[str, str], source: str, batch: str = "") -> JobStatus:
+    """A status from a record under the sacct field names; a job that ended otherwise than
+    ``COMPLETED`` with no exit code or signal takes them from ``batch`` (its ``.batch``
+    step's ``ExitCode``), if that has one."""
     code, sig = rows.exit_code_signal(record.get("ExitCode", ""))
     native, reason = record.get("State", ""), record.get("Reason", "")
-    return JobStatus(state=map_state(native), native_state=native, exit_code=code,
+    state = map_state(native)
+    killed = state.is_terminal and state is not JobState.COMPLETED and not (code or sig)
+    if killed and any(step := rows.exit_code_signal(batch)):
+        code, sig = step
+    return JobStatus(state=state, native_state=native, exit_code=code,
                      signal=sig or None, reason="" if reason in {"None", "(null)"} else reason,
                      record={**record, "source": source})
 
@@ -77,15 +79,8 @@ def parse_sacct(text: str, fields: Sequence[str] = SACCT_FIELDS) -> dict[str, Jo
     exit 0. Step lines without an allocation line are ignored.
     """
     lines = {row["JobID"]: row for row in rows.delimited(text, fields, rest_in_last=False)}
-    statuses = {}
-    for job_id in (i for i in lines if i and "." not in i):
-        status = _status(lines[job_id], "sacct")
-        code, sig = rows.exit_code_signal(lines.get(f"{job_id}.batch", {}).get("ExitCode", ""))
-        if status.state.is_terminal and status.state is not JobState.COMPLETED and (
-                code or sig) and not (status.exit_code or status.signal):
-            status = replace(status, exit_code=code, signal=sig or None)
-        statuses[job_id] = status
-    return statuses
+    return {job_id: _status(row, "sacct", lines.get(f"{job_id}.batch", {}).get("ExitCode", ""))
+            for job_id, row in lines.items() if job_id and "." not in job_id}
 
 
 def sacct_record_complete(status: JobStatus) -> bool:

@@ -53,19 +53,18 @@ class SlurmScheduler(BatchScheduler[SlurmOptions]):
         unknown_grace_seconds=60.0, result_type=SlurmRunResult)
     package, template = "qcsc_prefect_slurm", "batch.slurm.j2"
     job_id_pattern, states = parsing.JOB_ID, parsing.STATES
-    submit_argv, submitted = ("sbatch", "--parsable"), parsing.SUBMITTED
-    cancel_argv = ("scancel",)
+    submit_argv, submitted, cancel_argv = ("sbatch", "--parsable"), parsing.SUBMITTED, ("scancel",)
     refusals = (  # sbatch errors after which nothing is queued (src/common/slurm_errno.c)
-        "Invalid partition name specified", "invalid partition",
-        "Invalid account or account/partition combination",
+        "invalid partition", "Invalid account or account/partition combination",
         "Requested node configuration is not available", "Invalid qos specification",
         "Job violates accounting/QOS policy", "Requested time limit is invalid",
-        "Invalid generic resource", "Node count specification invalid",
-        "unrecognized option", "Unable to open file")
+        "Invalid generic resource", "Node count specification invalid", "unrecognized option",
+        "Unable to open file")
     transient = ("Socket timed out", "Unable to contact slurm controller",
                  "Transport endpoint is not connected", "Connection refused")
-    already_gone = (parsing.INVALID_JOB_ID, "already completing or completed")
-    unknown_id = (parsing.INVALID_JOB_ID,)  # squeue/scontrol asked about one purged id
+    #: What squeue/scontrol print (rc 1) when the one id asked is unknown or purged.
+    unknown_id = ("Invalid job id specified",)
+    already_gone = (*unknown_id, "already completing or completed")
 
     def directives(self, job: JobSpec, opts: SlurmOptions) -> dict[str, Any]:
         """Partition, account, resources, output paths, the tag comment and the QPU."""
@@ -96,31 +95,28 @@ class SlurmScheduler(BatchScheduler[SlurmOptions]):
         """``"sacct"`` or ``"squeue"``: where the next poll with ``opts`` gets job states
         (``auto``: ``squeue`` once sacct said accounting storage is disabled, until
         :meth:`forget`)."""
-        if opts.accounting == "auto":
-            return "squeue" if self.lacks("accounting") else "sacct"
-        return opts.accounting
+        auto = "squeue" if self.lacks("accounting") else "sacct"
+        return auto if opts.accounting == "auto" else opts.accounting
 
     def status(self, job_ids: Sequence[str], opts: SlurmOptions) -> dict[str, JobStatus]:
         """One ``sacct`` (or ``squeue``) call for all ids; see the module docstring."""
-        ids = list(job_ids)
-        known = self._sacct(ids, opts) if self.accounting_source(opts) == "sacct" else None
-        if known is None:
-            return self._squeue(ids, opts)
-        behind = [i for i in ids if i not in known or not parsing.sacct_record_complete(known[i])]
-        return known | (self._squeue(behind, opts) if behind else {})
+        known = self._sacct(job_ids, opts) if self.accounting_source(opts) == "sacct" else None
+        behind = [i for i in job_ids if known is None or i not in known
+                  or not parsing.sacct_record_complete(known[i])]  # squeue answers for them
+        return (known or {}) | (self._squeue(behind, opts) if behind else {})
 
-    def _sacct(self, ids: list[str], opts: SlurmOptions) -> dict[str, JobStatus] | None:
+    def _sacct(self, ids: Sequence[str], opts: SlurmOptions) -> dict[str, JobStatus] | None:
         """sacct's statuses of ``ids``; ``None`` when squeue answers this round."""
         try:
             result = self.run(["sacct", "--parsable2", "--noheader", f"--jobs={','.join(ids)}",
                                f"--format={','.join(parsing.SACCT_FIELDS)}"], opts)
-            if not (self.succeeded(result) or parsing.is_accounting_disabled(result.stderr)):
+            if self.succeeded(result):
+                return {k: v for k, v in parsing.parse_sacct(result.stdout).items() if k in ids}
+            if not parsing.is_accounting_disabled(result.stderr):
                 raise self.failed(result, "sacct")
         except SchedulerCommandError as exc:  # slurmdbd down or slow
             logger.warning("sacct failed (%s); answering this poll from squeue", exc)
             return None
-        if self.succeeded(result):
-            return {k: v for k, v in parsing.parse_sacct(result.stdout).items() if k in ids}
         if opts.accounting == "sacct":
             raise SchedulerCommandError(
                 "target_options accounting='sacct', but this cluster has no accounting storage "
@@ -131,7 +127,7 @@ class SlurmScheduler(BatchScheduler[SlurmOptions]):
                            "(target_options accounting='squeue' skips this check)")
         return None
 
-    def _squeue(self, ids: list[str], opts: SlurmOptions) -> dict[str, JobStatus]:
+    def _squeue(self, ids: Sequence[str], opts: SlurmOptions) -> dict[str, JobStatus]:
         """squeue's statuses of ``ids``; scontrol's (one call) for those that ended, unless
         purged in between."""
         queue = parsing.parse_squeue(self.ask(["squeue", "--noheader", "--states=all",
