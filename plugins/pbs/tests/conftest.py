@@ -14,13 +14,13 @@ import contextlib
 import getpass
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from qcsc_prefect.testing import openpbs as testing_openpbs
 from qcsc_prefect.testing.availability import unavailable
 from qcsc_prefect.testing.fakesched import pbs
 from qcsc_prefect_pbs import parsing, plugin
@@ -29,8 +29,7 @@ from qcsc_prefect_pbs import parsing, plugin
 STOCK = {"server": "pbs-01.example.org", "site": "vanilla", "require_group_list": False,
          "slots": 8, "queue_delay": 0.1, "kill_delay": 1.0}
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "local-pbs.sh"
-HOW_TO_ENABLE = ("start it with `sudo bash plugins/pbs/scripts/local-pbs.sh up` (as root; the "
-                 "first run builds OpenPBS, ~20 minutes, and runs it in its own namespaces)")
+HOW_TO_ENABLE = testing_openpbs.HOW_TO_ENABLE
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,22 +74,7 @@ def fake_pbs_with(tmp_path_factory: pytest.TempPathFactory
 
 def openpbs_environment() -> tuple[dict[str, str] | None, str]:
     """The variables that put the local OpenPBS's commands first on ``PATH``, or why not."""
-    if not SCRIPT.is_file():
-        return None, f"{SCRIPT} is missing"
-    for attempt in range(3):  # a busy server may miss one status check; ask again
-        status = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True,
-                                text=True, timeout=120, check=False)
-        if status.returncode == 0:
-            break
-        time.sleep(5 * (attempt + 1))
-    else:
-        return None, (status.stderr + status.stdout).strip() or f"status: {status.returncode}"
-    shown = subprocess.run(["bash", "-c", 'eval "$(bash "$1" env)" && env -0', "env", str(SCRIPT)],
-                           capture_output=True, text=True, timeout=120, check=False)
-    env = dict(item.split("=", 1) for item in shown.stdout.split("\0") if "=" in item)
-    if shown.returncode != 0 or "PBS_CONF_FILE" not in env:
-        return None, shown.stderr.strip() or "local-pbs.sh env printed no PBS_CONF_FILE"
-    return {k: v for k, v in env.items() if k == "PATH" or k.startswith(("PBS_", "QCSC_PBS"))}, ""
+    return testing_openpbs.openpbs_environment(SCRIPT)
 
 
 @pytest.fixture(scope="session")

@@ -216,12 +216,12 @@ def test_other_text_is_not_an_id(job_id: str) -> None:
     ("Welcome to Miyabi\n\n1234.pbs-head.example.org\n", "1234.pbs-head.example.org"),
 ])
 def test_qsub_output(stdout: str, job_id: str) -> None:
-    assert parsing.parse_qsub(stdout) == job_id
+    assert plugin.parse_submit(stdout) == job_id
 
 
 def test_qsub_output_without_an_id_is_none() -> None:
-    assert parsing.parse_qsub("qsub: job queued\n") is None
-    assert parsing.parse_qsub("") is None
+    assert plugin.parse_submit("qsub: job queued\n") is None
+    assert plugin.parse_submit("") is None
 
 
 def test_stderr_lines_are_answers_per_id() -> None:
@@ -310,7 +310,7 @@ def test_an_unknown_state_letter_is_unknown_not_finished(caplog: pytest.LogCaptu
                                                          ) -> None:
     status = parsing.status_from_record("1.opbs", record("Z"))
     assert status.state is JobState.UNKNOWN and not status.state.is_terminal
-    assert "unknown PBS job_state 'Z'" in caplog.text
+    assert "unknown PBS job state 'Z'" in caplog.text
 
 
 def test_the_tag_comes_back_from_the_variable_list() -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from qcsc_prefect import ConfigurationError, ExecutionProfile, JobResult, get_registry
 from qcsc_prefect.lifecycle import plan_job, render_job
-from qcsc_prefect.markers import strip_marker_lines
 from qcsc_prefect.shell import check_script_syntax
+from qcsc_prefect.testing import strip_marker_lines
 from qcsc_prefect.testing.contract import HOSTILE
 from qcsc_prefect.testing.fakesched.pbs import directives, split_words
 from qcsc_prefect_pbs import PbsOptions
@@ -156,7 +156,7 @@ def test_option_defaults() -> None:
 
 @pytest.mark.parametrize(("directive", "message"), [
     ("m abe", r"is not a qsub option; write it as '-<letter> <value>'"),
-    ("--mail abe", r"is not a qsub option; write it as '-<letter>"),
+    ("--mail abe", r"is not a qsub short option; write it as '-<letter>"),
     ("#PBS -m abe", "without the '#PBS' prefix"),
     ("-m abe\n-q x", "line break"),
     ("-M 'me", "unbalanced quote"),

@@ -9,71 +9,69 @@ script's code (0-255), ``256 + n`` for signal ``n``, or PBS's own code (negative
 from __future__ import annotations
 
 import json
-import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from qcsc_prefect.jobs import JobState, JobStatus
-
-logger = logging.getLogger("qcsc_prefect_pbs")
+from qcsc_prefect.states import StateTable
 
 #: ``#PBS -v`` variable stamping a job with its submission tag (back in ``Variable_List``).
 TAG_VARIABLE = "QCSC_PREFECT_TAG"
+_SEQ, _SERVER = r"\d+(?:\[\d*\])?", r"\.[A-Za-z0-9][A-Za-z0-9._-]*"
 #: ``<seq>[<index>][.<server>]``: ``871213.opbs``, ``123[].opbs``, ``1.pbs-01.x``, ``42``.
-JOB_ID = re.compile(r"^(\d+(?:\[\d*\])?)(?:\.([A-Za-z0-9][A-Za-z0-9._-]*))?$")
+JOB_ID = re.compile(rf"^({_SEQ})(?:{_SERVER})?$")
+#: The job id ``qsub`` printed: its last non-empty line, a banner before it aside.
+SUBMITTED = re.compile(rf"^[ \t]*({_SEQ}(?:{_SERVER})?)\s*\Z", re.MULTILINE)
 _S = JobState
 #: Live ``job_state`` letters; a job in one of :data:`FINAL` has ended (see ``Exit_status``).
-STATES: Mapping[str, JobState] = {
-    "Q": _S.PENDING, "W": _S.PENDING, "T": _S.PENDING, "H": _S.HELD, "R": _S.RUNNING,
-    "B": _S.RUNNING, "E": _S.COMPLETING, "S": _S.SUSPENDED, "U": _S.SUSPENDED, "M": _S.UNKNOWN}
+STATES = StateTable("PBS", {_S.PENDING: "Q W T", _S.HELD: "H", _S.RUNNING: "R B",
+                            _S.COMPLETING: "E", _S.SUSPENDED: "S U", _S.UNKNOWN: "M"})
 FINAL = frozenset({"F", "X"})
-#: PBS's negative ``Exit_status`` codes (``JOB_EXEC_<name>``, OpenPBS ``job.h``).
-EXEC_CODES: Mapping[int, tuple[str, str, JobState]] = {
-    -1: ("FAIL1", "job exec failed before files were set up", _S.BOOT_FAIL),
-    -2: ("FAIL2", "job exec failed after files were set up", _S.BOOT_FAIL),
-    -3: ("RETRY", "job exec failed, retry", _S.BOOT_FAIL),
-    -4: ("INITABT", "job aborted on MoM initialization", _S.NODE_FAIL),
-    -5: ("INITRST", "job aborted on MoM init, checkpointed", _S.NODE_FAIL),
-    -6: ("INITRMG", "job aborted on MoM init, checkpointed, migratable", _S.NODE_FAIL),
-    -7: ("BADRESRT", "job restart failed", _S.BOOT_FAIL),
-    -10: ("FAILUID", "invalid uid/gid for the job (check group_list)", _S.BOOT_FAIL),
-    -11: ("RERUN", "job was rerun", _S.FAILED),
-    -12: ("CHKP", "job was checkpointed and killed", _S.FAILED),
-    -13: ("FAIL_PASSWORD", "bad password", _S.BOOT_FAIL),
-    -14: ("RERUN_ON_SIS_FAIL", "a sister node failed", _S.NODE_FAIL),
-    -15: ("QUERST", "requeued for restart from checkpoint", _S.FAILED),
-    -16: ("FAILHOOK_RERUN", "a hook failed; job rerun", _S.FAILED),
-    -17: ("FAILHOOK_DELETE", "a hook failed; job deleted", _S.FAILED),
-    -18: ("HOOK_RERUN", "a hook requested a rerun", _S.FAILED),
-    -19: ("HOOK_DELETE", "a hook deleted the job", _S.FAILED),
-    -20: ("RERUN_MS_FAIL", "the mother superior node failed", _S.NODE_FAIL),
-    -21: ("FAIL_SECURITY", "security setup failed", _S.BOOT_FAIL),
-    -22: ("HOOKERROR", "a hook error", _S.FAILED),
-    -23: ("FAIL_KRB5", "Kerberos credentials failed", _S.BOOT_FAIL),
-    -24: ("KILL_NCPUS_BURST", "exceeded resource ncpus (burst)", _S.FAILED),
-    -25: ("KILL_NCPUS_SUM", "exceeded resource ncpus (sum)", _S.FAILED),
-    -26: ("KILL_VMEM", "exceeded resource vmem", _S.OUT_OF_MEMORY),
-    -27: ("KILL_MEM", "exceeded resource mem", _S.OUT_OF_MEMORY),
-    -28: ("KILL_CPUT", "exceeded resource cput", _S.FAILED),
-    -29: ("KILL_WALLTIME", "exceeded resource walltime", _S.TIMEOUT),
-    -30: ("JOINJOB", "joining the job's nodes failed", _S.BOOT_FAIL),
+#: PBS's negative ``Exit_status`` codes: ``JOB_EXEC_<name>`` (OpenPBS ``job.h``): meaning.
+EXEC_CODES: Mapping[int, str] = {
+    -1: "FAIL1: job exec failed before files were set up",
+    -2: "FAIL2: job exec failed after files were set up", -3: "RETRY: job exec failed, retry",
+    -4: "INITABT: job aborted on MoM initialization",
+    -5: "INITRST: job aborted on MoM init, checkpointed",
+    -6: "INITRMG: job aborted on MoM init, checkpointed, migratable",
+    -7: "BADRESRT: job restart failed",
+    -10: "FAILUID: invalid uid/gid for the job (check group_list)", -11: "RERUN: job was rerun",
+    -12: "CHKP: job was checkpointed and killed", -13: "FAIL_PASSWORD: bad password",
+    -14: "RERUN_ON_SIS_FAIL: a sister node failed",
+    -15: "QUERST: requeued for restart from checkpoint",
+    -16: "FAILHOOK_RERUN: a hook failed; job rerun",
+    -17: "FAILHOOK_DELETE: a hook failed; job deleted",
+    -18: "HOOK_RERUN: a hook requested a rerun", -19: "HOOK_DELETE: a hook deleted the job",
+    -20: "RERUN_MS_FAIL: the mother superior node failed",
+    -21: "FAIL_SECURITY: security setup failed", -22: "HOOKERROR: a hook error",
+    -23: "FAIL_KRB5: Kerberos credentials failed",
+    -24: "KILL_NCPUS_BURST: exceeded resource ncpus (burst)",
+    -25: "KILL_NCPUS_SUM: exceeded resource ncpus (sum)", -26: "KILL_VMEM: exceeded resource vmem",
+    -27: "KILL_MEM: exceeded resource mem", -28: "KILL_CPUT: exceeded resource cput",
+    -29: "KILL_WALLTIME: exceeded resource walltime",
+    -30: "JOINJOB: joining the job's nodes failed",
 }
+#: How a job ended with one of :data:`EXEC_CODES`: ``FAILED`` unless listed here.
+EXEC_STATES: Mapping[int, JobState] = {
+    **dict.fromkeys((-1, -2, -3, -7, -10, -13, -21, -23, -30), _S.BOOT_FAIL),
+    **dict.fromkeys((-4, -5, -6, -14, -20), _S.NODE_FAIL),
+    -26: _S.OUT_OF_MEMORY, -27: _S.OUT_OF_MEMORY, -29: _S.TIMEOUT}
 _EXCEEDED = {"walltime": _S.TIMEOUT, "mem": _S.OUT_OF_MEMORY, "vmem": _S.OUT_OF_MEMORY}
-_warned: set[str] = set()
+_ATTRIBUTE = re.compile(r"^    (\S+) +=(?: (.*))?$", re.MULTILINE)  # "Mail_Users =" is empty
+#: Readable record fields and the attribute each copies (times in ISO 8601).
+_FIELDS = {"job_name": "Job_Name", "queue": "queue", "resource_list": "Resource_List.select",
+           "token": "TOKEN", "exit_status": "Exit_status", "submit_host": "Submit_Host"}
+_TIMES = {"creation_time": "ctime", "queue_time": "qtime", "eligible_time": "etime",
+          "start_time": "stime", "modify_time": "mtime"}
 
 
 def job_sequence(job_id: str) -> str:
     """The server-independent part of a job id (``"123[]"`` of ``"123[].opbs"``)."""
     found = JOB_ID.match(job_id)
     return found.group(1) if found else job_id
-
-
-def parse_qsub(stdout: str) -> str | None:
-    """The job id ``qsub`` printed (its last non-empty line), or ``None``."""
-    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
-    return lines[-1] if lines and JOB_ID.match(lines[-1]) else None
 
 
 def match_ids(found: Iterable[str], wanted: Iterable[str]) -> dict[str, str]:
@@ -83,36 +81,18 @@ def match_ids(found: Iterable[str], wanted: Iterable[str]) -> dict[str, str]:
     by_seq: dict[str, list[str]] = {}
     for job_id in asked:
         by_seq.setdefault(job_sequence(job_id), []).append(job_id)
-    out = {}
-    for job_id in found:
-        candidates = [job_id] if job_id in asked else by_seq.get(job_sequence(job_id), [])
-        if len(candidates) == 1:
-            out[job_id] = candidates[0]
-    return out
+    pairs = ((job_id, [job_id] if job_id in asked else by_seq.get(job_sequence(job_id), []))
+             for job_id in found)
+    return {job_id: candidates[0] for job_id, candidates in pairs if len(candidates) == 1}
 
 
 def parse_qstat_full(text: str) -> dict[str, dict[str, str]]:
-    """Job id to attributes, in order, from ``qstat -f`` text (continuations joined)."""
+    """Job id to attributes, in order, from ``qstat -f`` text: a ``Job Id: <id>`` line, then
+    ``    <name> = <value>`` lines (their TAB continuations joined first)."""
     jobs: dict[str, dict[str, str]] = {}
-    current: dict[str, str] | None = None
-    last: str | None = None
-    for line in text.split("\n"):
-        if line.startswith("Job Id:"):
-            current, last = jobs.setdefault(line[len("Job Id:"):].strip(), {}), None
-        elif current is None:
-            continue
-        elif line.startswith("\t"):
-            if last is not None:
-                current[last] += line[1:]
-        elif line.startswith("    "):
-            name, sep, value = line[4:].partition(" = ")
-            if not sep and line.rstrip().endswith(" ="):
-                name, sep, value = line[4:].rstrip()[:-2], "=", ""
-            if sep:
-                last = name.strip()
-                current[last] = value
-        elif not line.strip():
-            current, last = None, None
+    for block in re.split(r"^Job Id:", text.replace("\n\t", ""), flags=re.MULTILINE)[1:]:
+        job_id, _, body = block.partition("\n")
+        jobs.setdefault(job_id.strip(), {}).update(_ATTRIBUTE.findall(body))
     return jobs
 
 
@@ -128,21 +108,21 @@ def parse_qstat_json(text: str) -> dict[str, dict[str, str]]:
     document = json.loads(text)
     if not isinstance(document, dict):
         raise ValueError("qstat -F json printed no JSON object")
-    out = {}
-    for job_id, attrs in (document.get("Jobs") or {}).items():
-        if not isinstance(attrs, dict):
-            continue
-        flat: dict[str, str] = {}
-        for name, value in attrs.items():
-            if name == "Variable_List" and isinstance(value, dict):
-                flat[name] = ",".join(f"{k}={_text(v).replace(',', chr(92) + ',')}"
-                                      for k, v in value.items())
-            elif isinstance(value, dict):
-                flat.update({f"{name}.{key}": _text(item) for key, item in value.items()})
-            else:
-                flat[name] = _text(value)
-        out[str(job_id)] = flat
-    return out
+    return {str(job_id): _flat(attrs) for job_id, attrs in (document.get("Jobs") or {}).items()
+            if isinstance(attrs, dict)}
+
+
+def _flat(attrs: Mapping[str, Any]) -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for name, value in attrs.items():
+        if name == "Variable_List" and isinstance(value, dict):
+            flat[name] = ",".join(f"{key}=" + _text(item).replace(",", "\\,")
+                                  for key, item in value.items())
+        elif isinstance(value, dict):
+            flat.update({f"{name}.{key}": _text(item) for key, item in value.items()})
+        else:
+            flat[name] = _text(value)
+    return flat
 
 
 def _text(value: Any) -> str:
@@ -158,60 +138,49 @@ class Answer(NamedTuple):
     line: str
 
 
-_ANSWERS = (("unknown", re.compile(r"Unknown Job Id (\S+)")),
-            ("finished", re.compile(r"Job has finished (\S+)")),        # qdel
-            ("finished", re.compile(r"(\S*[^:\s]) Job has finished")),  # qstat
-            ("invalid_state", re.compile(r"Request invalid for state of job (\S+)")),
-            ("malformed", re.compile(r"illegally formed job identifier: (\S+)")))
+_ANSWERS = [(kind, re.compile(pattern)) for kind, pattern in (
+    ("unknown", r"Unknown Job Id (\S+)"),
+    ("finished", r"Job has finished (\S+)"),        # qdel
+    ("finished", r"(\S*[^:\s]) Job has finished"),  # qstat
+    ("invalid_state", r"Request invalid for state of job (\S+)"),
+    ("malformed", r"illegally formed job identifier: (\S+)"))]
 
 
 def parse_answers(stderr: str) -> list[Answer]:
     """Classify each non-empty stderr line of ``qstat``/``qdel``."""
     answers = []
     for line in filter(str.strip, stderr.splitlines()):
-        for kind, pattern in _ANSWERS:
-            if found := pattern.search(line):
-                answers.append(Answer(kind, found.group(1), line.strip()))
-                break
-        else:
-            answers.append(Answer("other", None, line.strip()))
+        kind, found = next(((kind, found) for kind, pattern in _ANSWERS
+                            if (found := pattern.search(line))), ("other", None))
+        answers.append(Answer(kind, found.group(1) if found else None, line.strip()))
     return answers
 
 
 def status_from_record(job_id: str, attrs: Mapping[str, str],
-                       states: Mapping[str, JobState] = STATES,
+                       state_of: Callable[[str], JobState] = STATES.of,
                        final: frozenset[str] = FINAL) -> JobStatus:
-    """One job's status from its attributes; an ended job's from its ``Exit_status``."""
-    letter = attrs.get("job_state", "").strip()
-    record, comment = job_record(job_id, attrs), attrs.get("comment", "")
+    """One job's status from its attributes: a live job's ``job_state`` letter through
+    ``state_of``, an ended job's (a letter in ``final``) from its ``Exit_status``."""
+    letter, comment = attrs.get("job_state", "").strip(), attrs.get("comment", "")
+    status = partial(JobStatus, native_state=letter, record=job_record(job_id, attrs))
     if letter not in final:
-        if letter not in states and letter not in _warned:
-            _warned.add(letter)
-            logger.warning("unknown PBS job_state %r; treating it as UNKNOWN", letter)
-        return JobStatus(state=states.get(letter, _S.UNKNOWN), native_state=letter,
-                         reason=comment, record=record)
+        return status(state=state_of(letter), reason=comment)
     raw = attrs.get("Exit_status", "").strip()
     code = int(raw) if re.fullmatch(r"-?\d+", raw) else None
     deleted = attrs.get("substate", "").strip() == "91" or " and terminated" in comment
     exceeded = re.search(r"exceeded resource (walltime|mem|vmem)", comment)
-    over = _EXCEEDED[exceeded.group(1)] if exceeded else _S.FAILED
-    exit_code = signal = None
-    reason = comment
+    killed = _S.CANCELLED if deleted else _EXCEEDED[exceeded.group(1)] if exceeded else None
     if code is None:  # deleted while queued: it never ran
-        state = _S.CANCELLED if deleted else _S.FAILED
-        reason = comment or "finished without an Exit_status"
-    elif code < 0:
-        name, meaning, state = EXEC_CODES.get(code, ("", "scheduler error", _S.FAILED))
-        exit_code, label = code, f"JOB_EXEC_{name}" if name else "JOB_EXEC"
-        reason = f"Exit_status {code} ({label}: {meaning})"
-    elif code >= 256:
-        signal, state = code - 256, _S.CANCELLED if deleted else over
-    else:
-        exit_code = code
-        state = (_S.CANCELLED if deleted else over if exceeded
-                 else _S.COMPLETED if code == 0 else _S.FAILED)
-    return JobStatus(state=state, native_state=letter, exit_code=exit_code, signal=signal,
-                     reason=reason, record=record)
+        return status(state=_S.CANCELLED if deleted else _S.FAILED,
+                      reason=comment or "finished without an Exit_status")
+    if code < 0:
+        said = f"_{EXEC_CODES[code]}" if code in EXEC_CODES else ": scheduler error"
+        return status(state=EXEC_STATES.get(code, _S.FAILED), exit_code=code,
+                      reason=f"Exit_status {code} (JOB_EXEC{said})")
+    if code >= 256:
+        return status(state=killed or _S.FAILED, signal=code - 256, reason=comment)
+    return status(state=killed or (_S.COMPLETED if code == 0 else _S.FAILED), exit_code=code,
+                  reason=comment)
 
 
 def job_record(job_id: str, attrs: Mapping[str, str]) -> dict[str, Any]:
@@ -222,26 +191,18 @@ def job_record(job_id: str, attrs: Mapping[str, str]) -> dict[str, Any]:
     (``creation_time``, ``queue_time``, ``eligible_time``, ``start_time``, ``modify_time``),
     ``resources_used`` without prefix (sizes in GB) and ``mem_per_nodes:<node>`` (Miyabi).
     """
-    out: dict[str, Any] = {"job_id": job_id}
-    for key, name in (("job_name", "Job_Name"), ("queue", "queue"),
-                      ("resource_list", "Resource_List.select"), ("token", "TOKEN"),
-                      ("exit_status", "Exit_status"), ("submit_host", "Submit_Host")):
-        if name in attrs:
-            out[key] = attrs[name]
+    out = {"job_id": job_id, **{key: attrs[name] for key, name in _FIELDS.items()
+                                if name in attrs}}
     for chunk in re.findall(r"\(([^()]*)\)", attrs.get("exec_vnode", "")):
         node, _, spec = chunk.partition(":")
         key = f"exec_vnode:{node}"
         out[key] = f"{out[key]}+{spec}" if key in out else spec
-    for key, name in (("creation_time", "ctime"), ("queue_time", "qtime"),
-                      ("eligible_time", "etime"), ("start_time", "stime"),
-                      ("modify_time", "mtime")):
-        if name in attrs:
-            out[key] = iso_time(attrs[name])
+    out.update({key: iso_time(attrs[name]) for key, name in _TIMES.items() if name in attrs})
     for name, value in attrs.items():
-        short = name.removeprefix("resources_used.")
-        if short == name:
-            continue
-        out.update(mem_per_nodes(value) if short == "mem_per_nodes" else {short: to_gb(value)})
+        if name.startswith("resources_used."):
+            short = name[len("resources_used."):]
+            out.update(mem_per_nodes(value) if short == "mem_per_nodes" else
+                       {short: to_gb(value)})
     return {**out, **attrs}
 
 

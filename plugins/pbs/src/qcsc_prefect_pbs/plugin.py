@@ -1,9 +1,9 @@
 """The ``pbs`` target: PBS Professional / OpenPBS through qsub, qstat, qdel and qselect.
 
-:class:`PbsScheduler` declares only what is PBS's own (the argv, the answers, the state
-map) over :class:`qcsc_prefect.batch.BatchScheduler`, which runs the commands, filters ids,
-caches final statuses and sorts refusals from lost answers. A site preset subclasses it and
-overrides class attributes (see ``qcsc_prefect_miyabi.plugin``).
+:class:`PbsScheduler` declares only what is PBS's own (the commands, the answers, the state
+letters) over :class:`qcsc_prefect.batch.BatchScheduler`, which runs the commands, filters
+ids, caches final statuses and sorts refusals from lost answers. A site preset subclasses
+it and overrides class attributes (see ``qcsc_prefect_miyabi.plugin``).
 
 Job states come from one ``qstat -xf <ids>`` per poll (``history="x"``), or, in Miyabi's
 site mode (``"H"``), from ``qstat -f <ids>`` plus one ``qstat -fH`` for the ids that just
@@ -13,7 +13,6 @@ answered "Job has finished". Per-id answers (exit 35, 153) are not failures.
 from __future__ import annotations
 
 import getpass
-import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,6 @@ from qcsc_prefect.scheduler import SchedulerInfo
 from . import parsing
 from .options import PbsOptions
 
-logger = logging.getLogger("qcsc_prefect_pbs")
 Records = dict[str, dict[str, str]]
 #: What qstat says when it does not know ``-F json`` (an old server).
 _OPTION_REFUSED = ("illegal option", "invalid option", "unrecognized option", "usage:")
@@ -39,7 +37,8 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
     Attributes:
         info: The target's name, options model (its defaults), requirements, result type.
         refusals: qsub messages that mean the job was certainly not queued.
-        states: ``job_state`` letters of live jobs and their :class:`JobState`.
+        states: ``job_state`` letters of live jobs and their :class:`JobState` (a
+            :class:`~qcsc_prefect.states.StateTable`).
         final: ``job_state`` letters of ended jobs (their state comes from ``Exit_status``).
         lookup_limit: How many of the user's latest jobs a lookup by tag reads.
         lookup_chunk: How many of them one ``qstat`` reads.
@@ -50,6 +49,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         description="PBS Professional / OpenPBS: qsub, qstat -xf (or -F json), qdel, qselect")
     package, template = "qcsc_prefect_pbs", "batch.pbs.j2"
     job_id_pattern = parsing.JOB_ID
+    submit_argv, submitted, cancel_argv = ("qsub",), parsing.SUBMITTED, ("qdel",)
     refusals: ClassVar[tuple[str, ...]] = (
         "Unknown queue", "Unauthorized Request", "Illegal attribute or resource value",
         "Job exceeds queue resource limits", "Job violates queue", "Bad GID for job execution",
@@ -61,11 +61,6 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
     already_gone = ("Job has finished", "Unknown Job Id")
     states, final = parsing.STATES, parsing.FINAL
     lookup_limit, lookup_chunk = 1000, 100
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._json_refused = False
-        self._warned: set[str] = set()
 
     def directives(self, job: JobSpec, opts: PbsOptions) -> dict[str, Any]:
         """Queue, ``select``, walltime, group, PBS-safe name, quoted output paths, tag.
@@ -86,18 +81,9 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
                 "error": pbs_path(job.stderr_path, field="script_filename"),
                 "tag_variable": f"{parsing.TAG_VARIABLE}={job.tag}"}
 
-    def submit_command(self, script_path: Path, opts: PbsOptions) -> list[str]:
-        return ["qsub", str(script_path)]
-
-    def parse_submit(self, stdout: str) -> str | None:
-        return parsing.parse_qsub(stdout)
-
-    def cancel_command(self, job_ids: Sequence[str], opts: PbsOptions) -> list[str]:
-        return ["qdel", *job_ids]
-
     def status(self, job_ids: Sequence[str], opts: PbsOptions) -> dict[str, JobStatus]:
         """Statuses of the ids the server knows (see the module docstring for the calls)."""
-        return {job_id: parsing.status_from_record(job_id, attrs, self.states, self.final)
+        return {job_id: parsing.status_from_record(job_id, attrs, self.state, self.final)
                 for job_id, attrs in self.records(job_ids, opts).items()}
 
     def find(self, tag: str, opts: PbsOptions) -> list[str]:
@@ -131,16 +117,20 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         if finished:
             history = self.qstat(["-fH"], finished, opts)[0]
             if not history:
-                self._warn_once("no-history", "qstat -fH printed no full records for finished "
-                                "jobs %s; this PBS server lacks Miyabi's -H history mode. Set "
-                                "target option history='x'.", ", ".join(finished))
+                self.found_lacking("history -H", "qstat -fH printed no full records for "
+                                   f"finished jobs {', '.join(finished)}; this PBS server lacks "
+                                   "Miyabi's -H history mode. Set target option history='x'.")
             found.update(history)
         return found
 
     def qstat(self, flags: list[str], ids: Sequence[str], opts: PbsOptions
               ) -> tuple[Records, dict[str, str]]:
-        """One ``qstat``: the records and the per-id answers ("finished", ...) by asked id."""
-        use_json = opts.status_format == "json" and not self._json_refused
+        """One ``qstat``: the records and the per-id answers ("finished", ...) by asked id.
+
+        With ``status_format="json"`` it asks ``-F json`` until the server is found to lack
+        it (refused, unreadable, or jobs left out), then reads the plain text for good.
+        """
+        use_json = opts.status_format == "json" and not self.lacks("json")
         result = self.run(["qstat", *flags, *(["-F", "json"] if use_json else []), *ids], opts)
         answers = parsing.parse_answers(result.stderr)
         others = [a.line for a in answers if a.kind == "other"]
@@ -149,7 +139,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
                 return self._plain(" ".join(others), flags, ids, opts)
             raise self.failed(result)
         if others:  # exit 0 and a message: "PBS is not configured to maintain job history"
-            self._warn_once(f"said:{others[0]}", "qstat said: %s", " | ".join(others))
+            self.found_lacking(f"quiet: {others[0]}", f"qstat said: {' | '.join(others)}")
         try:
             printed = (parsing.parse_qstat_json(result.stdout) if use_json
                        else parsing.parse_qstat_full(result.stdout))
@@ -165,24 +155,9 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
 
     def _plain(self, why: str, flags: list[str], ids: Sequence[str], opts: PbsOptions
                ) -> tuple[Records, dict[str, str]]:
-        self._json_refused = True
-        self._warn_once("json", "qstat -F json is not usable on this server (%s); reading the "
-                        "plain qstat -f format from now on", why)
+        self.found_lacking("json", f"qstat -F json is not usable on this server ({why}); "
+                           "reading the plain qstat -f format from now on")
         return self.qstat(flags, ids, opts)
-
-    def _warn_once(self, key: str, message: str, *args: Any) -> None:
-        with self._lock:
-            if key in self._warned:
-                return
-            self._warned.add(key)
-        logger.warning(message, *args)
-
-    def forget(self) -> None:
-        """Drop the cached final statuses and what was learned about the server."""
-        super().forget()
-        with self._lock:
-            self._json_refused = False
-            self._warned.clear()
 
 
 def pbs_job_name(name: str) -> str:
