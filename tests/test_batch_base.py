@@ -409,3 +409,26 @@ def test_a_lacking_feature_is_remembered_logged_once_and_forgotten(
     assert caplog.text.count("declared: the server has no JSON output") == 1
     plugin.forget()
     assert not plugin.lacks("json")
+
+
+def test_a_warning_is_logged_once_per_key_until_forgotten(
+        caplog: pytest.LogCaptureFixture) -> None:
+    plugin = Declared()
+    for _ in range(2):
+        plugin.warn_once("quiet", "dstat said: %s", "100% busy")
+    plugin.warn_once("other", "dstat said: %s", "100% busy")
+    assert caplog.text.count("declared: dstat said: 100% busy") == 2
+    assert not plugin.lacks("quiet")
+    plugin.forget()
+    plugin.warn_once("quiet", "dstat said: %s", "100% busy")
+    assert caplog.text.count("declared: dstat said: 100% busy") == 3
+
+
+def test_a_lacking_feature_warns_once_apart_from_a_warning_keyed_like_it(
+        caplog: pytest.LogCaptureFixture) -> None:
+    plugin = Declared()
+    plugin.warn_once("json", "a note about json")
+    plugin.found_lacking("json", "no JSON output")
+    plugin.found_lacking("json", "no JSON output")
+    assert caplog.text.count("declared: no JSON output") == 1
+    assert plugin.lacks("json")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from qcsc_prefect import rows
@@ -43,3 +45,34 @@ def test_number(value: str | None, number: int | None) -> None:
 def test_exit_code_signal(text: str, expected: tuple[int | None, int | None]) -> None:
     assert rows.exit_code_signal(text) == expected
     assert rows.exit_code_signal(text.replace(":", "/"), "/") == expected
+
+
+@pytest.mark.parametrize(("value", "size"), [
+    ("45460kb", 45460 * 1024), ("4G", 4 * 1024 ** 3), ("1073741824b", 1024 ** 3),
+    ("2tb", 2 * 1024 ** 4), ("3 MiB", 3 * 1024 ** 2), (" 1KB ", 1024), ("1e", 1024 ** 6),
+])
+def test_sizes_in_bytes_count_powers_of_1024(value: str, size: int) -> None:
+    assert rows.size_bytes(value) == size
+
+
+@pytest.mark.parametrize("value", ["12w", "", None, "512", "4ib", "kb", "-1kb", "1.5gb"])
+def test_a_value_that_is_not_a_size_with_its_unit_is_none(value: str | None) -> None:
+    assert rows.size_bytes(value) is None
+
+
+ANSWERS = (("unknown", r"Unknown Job Id (\S+)"), ("finished", r"Job has finished (\S+)"),
+           ("finished", r"(\S*[^:\s]) Job has finished"))
+
+
+def test_answers_per_id_are_told_from_real_errors() -> None:
+    stderr = ("qstat: Unknown Job Id 9.x\n\n  qdel: Job has finished 7.x\n"
+              "qstat: 8.x Job has finished, use -x\nqstat: cannot connect to server\n")
+    assert rows.answers(stderr, ANSWERS) == (
+        {"9.x": "unknown", "7.x": "finished", "8.x": "finished"},
+        ["qstat: cannot connect to server"])
+
+
+def test_answers_take_compiled_patterns_and_the_last_line_about_an_id_wins() -> None:
+    patterns = [("gone", re.compile(r"Job <(\d+)> is not found")), ("done", r"^(\d+) done")]
+    assert rows.answers("Job <5> is not found\n5 done\n", patterns) == ({"5": "done"}, [])
+    assert rows.answers("", patterns) == ({}, [])

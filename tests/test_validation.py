@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +21,7 @@ from qcsc_prefect import (
 from qcsc_prefect.executor import resolve_job
 from qcsc_prefect.lifecycle import plan_job
 from qcsc_prefect.plugins import KNOWN_DISTRIBUTIONS
-from qcsc_prefect.validation import explain
+from qcsc_prefect.validation import directive_path, double_quoted, explain
 
 CMD = CommandBlock(command_name="hello", executable_key="python", default_args=["-V"])
 PROFILE = ExecutionProfileBlock(profile_name="p", command_name="hello")
@@ -213,3 +215,38 @@ def test_wait_timeout_is_still_caught_as_runtime_error() -> None:
     with pytest.raises(RuntimeError):
         raise WaitTimeout("late", job_id="1", target="local")
     assert issubclass(WaitTimeout, TimeoutError)
+
+
+# -- output paths in directives -----------------------------------------------------------------
+
+
+def test_a_directive_path_is_double_quoted_by_default() -> None:
+    value = directive_path(Path('/w/a "b" c'), field="work_dir", directive="#X -o")
+    assert value == double_quoted('/w/a "b" c') == '"/w/a "\'"\'"b"\'"\'" c"'
+    assert shlex.split(value) == ['/w/a "b" c']
+    assert directive_path("/w/x%j", field="f", directive="#X -o",
+                          quote=lambda t: t.replace("%", "%%")) == "/w/x%%j"
+
+
+@pytest.mark.parametrize(("path", "options", "message"), [
+    ("/w/a$b", {"refuse": "\\$"}, r"^work_dir: '/w/a\$b' contains '\$', which #X -o cannot "
+     r"hold \(no backslash or '\$'\); choose a work_dir without it$"),
+    ("/w/a\\b", {"refuse": "\\\n\r"}, r"contains '\\\\', .*\(no backslash or line break\)"),
+    ("/w/日本", {"printable_ascii": True}, r"contains '日', .*\(printable ASCII\)"),
+    ("/w/a\tb", {"printable_ascii": True, "refuse": "$"}, r"contains '\\t'.*printable ASCII"),
+    ("my run.out", {"only": "._-"}, r"contains ' '.*\(ASCII letters, digits and \. _ - only\)"),
+    ("w/x", {"absolute": True}, r"^work_dir: 'w/x' is not an absolute path.*absolute work_dir"),
+    ("/" + "d" * 30, {"limit": 20}, r"has 31 characters; #X -o holds at most 20 characters: "
+     r"choose a shorter work_dir$"),
+])
+def test_a_directive_path_names_the_field_and_the_fix(path: str, options: dict[str, Any],
+                                                     message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        directive_path(path, field="work_dir", directive="#X -o", **options)
+
+
+def test_a_directive_path_within_its_rules_is_kept() -> None:
+    assert directive_path("run.tag.out", field="f", directive="#X -o", only="._-",
+                          quote=str) == "run.tag.out"
+    assert directive_path("/" + "d" * 19, field="f", directive="#X", limit=20, absolute=True,
+                          refuse="$", printable_ascii=True, quote=str) == "/" + "d" * 19

@@ -124,9 +124,10 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
 
     def __init__(self) -> None:
         self._finals = FinalStatuses()
-        self._lock = threading.Lock()  # guards _lacking; subclasses use it for their own state
+        self._lock = threading.Lock()  # guards _lacking and _warned; subclasses use it too
         self._unknown_states: set[str] = set()
         self._lacking: set[str] = set()
+        self._warned: set[str] = set()
 
     # -- what a scheduler supplies ----------------------------------------------------------
 
@@ -260,20 +261,34 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
 
     def found_lacking(self, feature: str, why: str) -> None:
         """Remember for good that the scheduler lacks ``feature`` (accounting storage, JSON
-        output): the plugin then asks another way. ``why`` is logged once, as a warning.
-        :meth:`forget` clears what was found."""
+        output): the plugin then asks another way. ``why`` is logged once, as a warning
+        (:meth:`warn_once`). :meth:`forget` clears what was found."""
         with self._lock:
-            first = feature not in self._lacking
             self._lacking.add(feature)
+        self.warn_once(f"lacking {feature}", "%s", why)
+
+    def warn_once(self, key: str, message: str, *args: Any) -> None:
+        """Log a warning the first time ``key`` is seen, not again until :meth:`forget`:
+        a server's oddity that changes nothing (``qstat`` printing a note with exit 0).
+
+        Args:
+            key: What the warning is about; a later call with the same key logs nothing.
+            message: A :mod:`logging` format string, prefixed with the target's name.
+            *args: Its arguments (a command's own output belongs here, not in ``message``).
+        """
+        with self._lock:
+            first = key not in self._warned
+            self._warned.add(key)
         if first:
-            logger.warning("%s: %s", self.info.name, why)
+            logger.warning(f"%s: {message}", self.info.name, *args)
 
     def forget(self) -> None:
-        """Drop the cached final statuses and what the scheduler was found to lack (a test,
-        or a server that was reset)."""
+        """Drop the cached final statuses, what the scheduler was found to lack and the
+        warnings given (a test, or a server that was reset)."""
         self._finals.clear()
         with self._lock:
             self._lacking.clear()
+            self._warned.clear()
 
     # -- the hooks, built from the parts above ----------------------------------------------
 

@@ -2,8 +2,9 @@
 
 Delimited rows (``sacct --parsable2``, ``squeue --format``, ``bjobs -o ... delimiter=``,
 ``pjstat --data``), ``Key=Value`` records on one line (``scontrol show job -o``), numbers
-that may be missing, and an exit code with its signal. A plugin's parsers build its
-statuses from these.
+that may be missing, an exit code with its signal, sizes (``45460kb``) and the per-id
+answers a command prints on stderr (``Unknown Job Id 5.pbs``). A plugin's parsers build
+its statuses from these.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+_SIZE = re.compile(r"(\d+)\s*(?:([kmgtpe])(?:i?b)?|b)", re.IGNORECASE)
 _PAIR = re.compile(r"(?:^|\s)([A-Za-z][\w:/]*)=(.*?)(?=\s+[A-Za-z][\w:/]*=|\s*$)")
 
 
@@ -71,3 +73,52 @@ def exit_code_signal(value: str, separator: str = ":") -> tuple[int | None, int 
     if not code.isdigit() or (sep and not sig.isdigit()):
         return None, None
     return int(code), int(sig) if sep else 0
+
+
+def size_bytes(value: str | None) -> int | None:
+    """A size with its unit in bytes, the unit a power of 1024 (``k`` 1024, ``m`` 1024**2,
+    up to ``e``), ``b``/``ib`` optional after it and any case.
+
+    >>> size_bytes("45460kb"), size_bytes("4G"), size_bytes("1073741824b"), size_bytes("2TiB")
+    (46551040, 4294967296, 1073741824, 2199023255552)
+
+    Returns:
+        The bytes; ``None`` when the value is missing, not a size (``"12w"``), or a bare
+        number (``"512"``), whose unit only the scheduler knows (bytes on PBS, MB on Slurm).
+    """
+    found = _SIZE.fullmatch((value or "").strip())
+    if not found:
+        return None
+    return int(found.group(1)) * 1024 ** " kmgtpe".index((found.group(2) or " ").lower())
+
+
+def answers(text: str, patterns: Iterable[tuple[str, str | re.Pattern[str]]]
+            ) -> tuple[dict[str, str], list[str]]:
+    """Per-id answer lines of a status or cancel command's stderr (``Unknown Job Id 5.pbs``,
+    ``5.pbs Job has finished``), told from the lines that are real errors.
+
+    >>> answers("qstat: Unknown Job Id 5.x\\nqstat: no server\\n",
+    ...         [("unknown", r"Unknown Job Id (\\S+)")])
+    ({'5.x': 'unknown'}, ['qstat: no server'])
+
+    Args:
+        text: The command's stderr (or stdout).
+        patterns: ``(kind, pattern)`` pairs, tried in order on each line; group 1 of the
+            first pattern found in a line is the job id it answers for. A kind may have
+            several patterns (one per command that says it differently).
+
+    Returns:
+        The kind of answer per job id (the last line about an id wins), and the stripped
+        non-empty lines that no pattern matched: the command's real errors, if any.
+    """
+    compiled = [(kind, re.compile(pattern)) for kind, pattern in patterns]
+    said: dict[str, str] = {}
+    others = []
+    for line in filter(str.strip, text.splitlines()):
+        found = next(((kind, hit) for kind, pattern in compiled
+                      if (hit := pattern.search(line))), None)
+        if found is None:
+            others.append(line.strip())
+        else:
+            said[found[1].group(1)] = found[0]
+    return said, others

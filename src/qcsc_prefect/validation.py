@@ -6,9 +6,10 @@ message says what is wrong and how to write it instead. Callers add the field na
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,6 +22,9 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # a blank, quote or newline there would split or end the directive.
 _DIRECTIVE_VALUE = re.compile(r"^[A-Za-z0-9_.,:@+/=%-]+$")
 _ARTIFACT_KEY = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+#: How a refused character of a path is named in a message.
+_CHARACTER_NAMES = {"\\": "backslash", "\n": "line break", "\r": "line break", "\t": "tab",
+                    " ": "blank", '"': "double quote", "'": "single quote"}
 
 
 def walltime(value: str | None) -> str | None:
@@ -115,6 +119,71 @@ def directive_value(value: str) -> str:
             "(blanks, quotes, newlines, '#', ';'); use letters, digits and . _ - : @ + /"
         )
     return value
+
+
+def double_quoted(text: str) -> str:
+    """``text`` as one double-quoted word for a reader that splits words like a shell
+    without expansions (``qsub`` reading ``#PBS -o``): a ``"`` is written ``"'"'"``.
+
+    The reader must not expand ``$`` or ``\\`` in it: refuse those
+    (:func:`directive_path`'s ``refuse``) where it would.
+    """
+    return '"' + text.replace('"', '"\'"\'"') + '"'
+
+
+def directive_path(path: str | os.PathLike[str], *, field: str, directive: str,
+                   refuse: str = "", printable_ascii: bool = False, only: str | None = None,
+                   absolute: bool = False, limit: int | None = None,
+                   quote: Callable[[str], str] = double_quoted) -> str:
+    """``path`` checked and quoted as the value of a scheduler's output-path directive
+    (``#PBS -o``, ``#SBATCH --output``, ``#PJM -o``).
+
+    Args:
+        path: The path (or file name) to write.
+        field: The user's field the path comes from (``"work_dir"``,
+            ``"script_filename"``): each message names it, and how to fix it.
+        directive: The directive, for the messages (``"#PBS -o/-e"``).
+        refuse: Characters the directive cannot hold (``"\\\\$"``).
+        printable_ascii: Refuse characters other than printable ASCII too.
+        only: An allow-list instead: ASCII letters, digits and these characters only
+            (``"._/+,:@=-"``).
+        absolute: Refuse a relative path.
+        limit: The most characters the directive holds.
+        quote: Turns the checked text into the directive's value (default
+            :func:`double_quoted`; ``str`` writes it as is).
+
+    Returns:
+        ``quote`` of the path's text.
+
+    Raises:
+        ConfigurationError: Naming ``field``, the character or rule the path breaks and
+            the fix (``work_dir: '/a$b' contains '$', which #PBS -o/-e cannot hold
+            (printable ASCII, no '$'); choose a work_dir without it``).
+    """
+    text = os.fspath(path)
+
+    def refused(char: str) -> bool:
+        if only is not None:
+            return not (char.isascii() and char.isalnum()) and char not in only
+        unprintable = printable_ascii and not (char.isascii() and char.isprintable())
+        return char in refuse or unprintable
+
+    if (bad := next(filter(refused, text), None)) is not None:
+        if only is not None:
+            rule = f"ASCII letters, digits and {' '.join(only)} only"
+        else:
+            names = dict.fromkeys(_CHARACTER_NAMES.get(c, repr(c)) for c in refuse)
+            rule = ", ".join(filter(None, ["printable ASCII" if printable_ascii else "",
+                                           f"no {' or '.join(names)}" if names else ""]))
+        raise ConfigurationError(f"{field}: {text!r} contains {bad!r}, which {directive} "
+                                 f"cannot hold ({rule}); choose a {field} without it")
+    if absolute and not text.startswith("/"):
+        raise ConfigurationError(f"{field}: {text!r} is not an absolute path, which "
+                                 f"{directive} needs; give an absolute {field}")
+    if limit is not None and len(text) > limit:
+        raise ConfigurationError(f"{field}: {text!r} has {len(text)} characters; {directive} "
+                                 f"holds at most {limit} characters: choose a shorter {field}")
+    return quote(text)
 
 
 def artifact_key(value: str) -> str:

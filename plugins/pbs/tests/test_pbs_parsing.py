@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from qcsc_prefect import rows
 from qcsc_prefect.jobs import JobState, exit_status_of
 from qcsc_prefect.testing.fakesched.pbs import wrap_attribute
 from qcsc_prefect_pbs import parsing, plugin
@@ -232,9 +233,10 @@ def test_stderr_lines_are_answers_per_id() -> None:
               "qdel: Request invalid for state of job 125.opbs\n"
               "qstat: illegally formed job identifier: 1..x\n"
               "qstat: cannot connect to server opbs (errno=111)\n")
-    assert [(a.kind, a.job_id) for a in parsing.parse_answers(stderr)] == [
-        ("unknown", "99999.opbs"), ("finished", "123.opbs"), ("finished", "124.opbs"),
-        ("invalid_state", "125.opbs"), ("malformed", "1..x"), ("other", None)]
+    assert rows.answers(stderr, parsing.ANSWERS) == (
+        {"99999.opbs": "unknown", "123.opbs": "finished", "124.opbs": "finished",
+         "125.opbs": "invalid_state", "1..x": "malformed"},
+        ["qstat: cannot connect to server opbs (errno=111)"])
 
 
 def test_printed_ids_are_matched_to_asked_ids() -> None:

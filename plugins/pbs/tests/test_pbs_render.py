@@ -111,7 +111,7 @@ def test_output_paths_survive_qsubs_word_splitting(name: str) -> None:
     ("/w/a\\b", "\\"), ("/w/$HOME", "$"), ("/w/tab\there", "\t"), ("/w/日本", "日"),
 ])
 def test_unsafe_paths_are_refused_by_field(path: str, bad: str) -> None:
-    pattern = rf"work_dir: .*contains {re.escape(repr(bad))}, which PBS cannot hold"
+    pattern = rf"work_dir: .*contains {re.escape(repr(bad))}, which #PBS -o/-e cannot hold"
     with pytest.raises(ConfigurationError, match=pattern):
         pbs_path(Path(path), field="work_dir")
 

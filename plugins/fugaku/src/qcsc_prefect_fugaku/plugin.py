@@ -19,14 +19,14 @@ from qcsc_prefect.batch import BatchOptions, BatchScheduler
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.jobs import JobSpec, JobStatus
 from qcsc_prefect.scheduler import SchedulerInfo
+from qcsc_prefect.validation import directive_path
 
 from . import parsing
 from .builder import elapse, pjm_job_name, stats_path, tag_of
 from .options import FugakuOptions
 from .run import FugakuRunResult
 
-#: A path written as is after ``#PJM -o``: no blanks, quotes or characters PJM expands.
-_PLAIN_PATH = re.compile(r"^[A-Za-z0-9._/+,:@=-]+$")
+_PLAIN = "._/+,:@=-"  #: With ASCII letters and digits, what a path written as is may hold.
 
 
 class FugakuScheduler(BatchScheduler[FugakuOptions]):
@@ -126,12 +126,10 @@ def _node_shape(opts: FugakuOptions, num_nodes: int) -> str | None:
 def _pjm_path(path: Path) -> str:
     """A ``#PJM -o/-e/--spath`` value: absolute if plain, else the name (PJM resolves it in
     the directory pjsub runs in: the work dir), so no PJM quoting rule is relied on."""
-    if not _PLAIN_PATH.match(path.name):
-        raise ConfigurationError(
-            f"script_filename: the job's output file {path.name!r} would hold a character "
-            "a #PJM -o/-e/--spath path cannot (blank, quote, '%', '$', '\\'...); use "
-            "letters, digits and . _ - + in script_filename")
-    return str(path) if _PLAIN_PATH.match(str(path)) else path.name
+    name = directive_path(path.name, field="script_filename", directive="#PJM -o/-e/--spath",
+                          only=_PLAIN, quote=str)
+    plain = all((c.isascii() and c.isalnum()) or c in _PLAIN for c in str(path))
+    return str(path) if plain else name
 
 
 plugin = FugakuScheduler()

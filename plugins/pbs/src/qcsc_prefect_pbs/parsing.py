@@ -13,8 +13,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
+from qcsc_prefect import rows
 from qcsc_prefect.jobs import JobState, JobStatus
 from qcsc_prefect.states import StateTable
 
@@ -129,31 +130,13 @@ def _text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-class Answer(NamedTuple):
-    """One stderr line of ``qstat``/``qdel``: ``kind`` is ``"unknown"``, ``"finished"``,
-    ``"invalid_state"``, ``"malformed"`` or ``"other"`` (a real error)."""
-
-    kind: str
-    job_id: str | None
-    line: str
-
-
-_ANSWERS = [(kind, re.compile(pattern)) for kind, pattern in (
-    ("unknown", r"Unknown Job Id (\S+)"),
-    ("finished", r"Job has finished (\S+)"),        # qdel
-    ("finished", r"(\S*[^:\s]) Job has finished"),  # qstat
-    ("invalid_state", r"Request invalid for state of job (\S+)"),
-    ("malformed", r"illegally formed job identifier: (\S+)"))]
-
-
-def parse_answers(stderr: str) -> list[Answer]:
-    """Classify each non-empty stderr line of ``qstat``/``qdel``."""
-    answers = []
-    for line in filter(str.strip, stderr.splitlines()):
-        kind, found = next(((kind, found) for kind, pattern in _ANSWERS
-                            if (found := pattern.search(line))), ("other", None))
-        answers.append(Answer(kind, found.group(1) if found else None, line.strip()))
-    return answers
+#: Per-id stderr lines of ``qstat``/``qdel`` (:func:`qcsc_prefect.rows.answers`); another
+#: line is a real error.
+ANSWERS = (("unknown", r"Unknown Job Id (\S+)"),
+           ("finished", r"Job has finished (\S+)"),        # qdel
+           ("finished", r"(\S*[^:\s]) Job has finished"),  # qstat
+           ("invalid_state", r"Request invalid for state of job (\S+)"),
+           ("malformed", r"illegally formed job identifier: (\S+)"))
 
 
 def status_from_record(job_id: str, attrs: Mapping[str, str],
@@ -216,11 +199,8 @@ def iso_time(value: str) -> str:
 
 def to_gb(value: str) -> str:
     """A PBS size (``45460kb``) in GB (1024**3 bytes) as ``"0.04335gb"``; else unchanged."""
-    found = re.fullmatch(r"(\d+)(b|kb|mb|gb|tb|pb)", value.strip(), re.IGNORECASE)
-    if not found:
-        return value
-    power = ["b", "kb", "mb", "gb", "tb", "pb"].index(found.group(2).lower())
-    return f"{int(found.group(1)) * 1024 ** power / 1024 ** 3:.5f}gb"
+    size = rows.size_bytes(value)
+    return value if size is None else f"{size / 1024 ** 3:.5f}gb"
 
 
 def mem_per_nodes(value: str) -> dict[str, str]:

@@ -18,10 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from qcsc_prefect import rows
 from qcsc_prefect.batch import BatchScheduler
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.jobs import JobSpec, JobStatus
 from qcsc_prefect.scheduler import SchedulerInfo
+from qcsc_prefect.validation import directive_path
 
 from . import parsing
 from .options import PbsOptions
@@ -117,9 +119,9 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         if finished:
             history = self.qstat(["-fH"], finished, opts)[0]
             if not history:
-                self.found_lacking("history -H", "qstat -fH printed no full records for "
-                                   f"finished jobs {', '.join(finished)}; this PBS server lacks "
-                                   "Miyabi's -H history mode. Set target option history='x'.")
+                self.warn_once("history -H", "qstat -fH printed no full records for finished "
+                               "jobs %s; this PBS server lacks Miyabi's -H history mode. Set "
+                               "target option history='x'.", ", ".join(finished))
             found.update(history)
         return found
 
@@ -132,20 +134,18 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         """
         use_json = opts.status_format == "json" and not self.lacks("json")
         result = self.run(["qstat", *flags, *(["-F", "json"] if use_json else []), *ids], opts)
-        answers = parsing.parse_answers(result.stderr)
-        others = [a.line for a in answers if a.kind == "other"]
-        if result.returncode != 0 and (others or not answers):
+        said, others = rows.answers(result.stderr, parsing.ANSWERS)
+        if result.returncode != 0 and (others or not said):
             if use_json and any(w in line.lower() for line in others for w in _OPTION_REFUSED):
                 return self._plain(" ".join(others), flags, ids, opts)
             raise self.failed(result)
         if others:  # exit 0 and a message: "PBS is not configured to maintain job history"
-            self.found_lacking(f"quiet: {others[0]}", f"qstat said: {' | '.join(others)}")
+            self.warn_once(f"quiet: {others[0]}", "qstat said: %s", " | ".join(others))
         try:
             printed = (parsing.parse_qstat_json(result.stdout) if use_json
                        else parsing.parse_qstat_full(result.stdout))
         except ValueError as exc:
             return self._plain(f"its JSON could not be read ({exc})", flags, ids, opts)
-        said = {a.job_id: a.kind for a in answers if a.job_id}
         mapping = parsing.match_ids([*printed, *said], ids)
         if use_json and len(set(mapping.values())) < len(set(ids)):  # OpenPBS 23 prints only
             return self._plain(  # the first of several jobs with -F json, and no error
@@ -168,23 +168,11 @@ def pbs_job_name(name: str) -> str:
 
 
 def pbs_path(path: Path, *, field: str) -> str:
-    """``path`` as a ``#PBS -o``/``-e`` value: double-quoted (a ``"`` written ``'"'``), as
-    qsub splits a directive into words like a shell without expansions.
-
-    Raises:
-        ConfigurationError: Naming ``field`` if the path is not absolute printable ASCII
-            without ``\\`` and ``$`` of at most 1024 characters.
-    """
-    text = str(path)
-    bad = next((c for c in text if not (c.isascii() and c.isprintable()) or c in "\\$"), None)
-    if bad is not None:
-        raise ConfigurationError(
-            f"{field}: {text!r} contains {bad!r}, which PBS cannot hold in #PBS -o/-e "
-            f"(printable ASCII without '\\' and '$' only); choose a {field} without it")
-    if not text.startswith("/") or len(text) > 1024:
-        raise ConfigurationError(f"{field}: {text!r} must be an absolute path of at most 1024 "
-                                 "characters for #PBS -o/-e; choose a shorter work_dir")
-    return '"' + text.replace('"', '"\'"\'"') + '"'
+    """``path`` as a ``#PBS -o``/``-e`` value, double-quoted (qsub splits a directive into
+    words like a shell without expansions): absolute printable ASCII without ``\\`` and
+    ``$``, of at most 1024 characters, or a ConfigurationError naming ``field``."""
+    return directive_path(path, field=field, directive="#PBS -o/-e", refuse="\\$",
+                          printable_ascii=True, absolute=True, limit=1024)
 
 
 plugin = PbsScheduler()

@@ -18,9 +18,10 @@ from typing import Any
 
 from qcsc_prefect import rows
 from qcsc_prefect.batch import BatchScheduler
-from qcsc_prefect.errors import ConfigurationError, SchedulerCommandError
+from qcsc_prefect.errors import SchedulerCommandError
 from qcsc_prefect.jobs import JobSpec, JobStatus, exit_status_of
 from qcsc_prefect.scheduler import SchedulerInfo
+from qcsc_prefect.validation import directive_path
 
 from . import parsing
 from .options import SlurmOptions
@@ -31,16 +32,11 @@ logger = logging.getLogger("qcsc_prefect_slurm")
 
 def sbatch_path(path: Path, *, field: str) -> str:
     """``path`` as an ``#SBATCH --output``/``--error`` value: double-quoted, ``%`` doubled
-    (sbatch reads a shell word, then expands ``%j``-style patterns).
-
-    Raises:
-        ConfigurationError: Naming ``field`` for a backslash (sbatch drops it) or line break.
-    """
-    if any(bad in str(path) for bad in "\\\n\r"):
-        raise ConfigurationError(f"{field}: {str(path)!r} contains a backslash or a line break, "
-                                 "which #SBATCH --output/--error cannot hold; choose a "
-                                 f"{field} without it")
-    return '"' + str(path).replace("%", "%%").replace('"', '\\"') + '"'
+    (sbatch reads a shell word, then expands ``%j``-style patterns); a backslash (sbatch
+    drops it) or line break is a ConfigurationError naming ``field``."""
+    return directive_path(
+        path, field=field, directive="#SBATCH --output/--error", refuse="\\\n\r",
+        quote=lambda text: '"' + text.replace("%", "%%").replace('"', '\\"') + '"')
 
 
 class SlurmScheduler(BatchScheduler[SlurmOptions]):

@@ -288,6 +288,26 @@ class FakeCluster:
                 {k: v for k, v in self._faults().items() if k != command}
             write_atomic(self.root / "faults.json", json.dumps(faults))
 
+    @contextlib.contextmanager
+    def injected(self, command: str, *, must_apply: bool = False, **fault: Any
+                 ) -> Iterator[None]:
+        """A fault for ``command`` (the keys of :meth:`inject`) while the block runs, removed
+        after it; the shape of ``FaultTarget.hang_status`` and ``ambiguous_submit``.
+
+        Args:
+            command: The fake command the fault applies to (``"qsub"``, ``"pjstat"``, ...).
+            must_apply: Fail (``AssertionError``) when the block ends with the fault not used
+                up: a fault the case never reached proves nothing.
+            **fault: The fault's keys, as for :meth:`inject`.
+        """
+        self.inject(command, **fault)
+        try:
+            yield
+            assert not (must_apply and self.pending_faults(command)), \
+                f"{command} was never called while its fault was injected"
+        finally:
+            self.clear_faults(command)
+
     def pending_faults(self, command: str) -> list[dict[str, Any]]:
         """The faults injected for ``command`` that are still to apply, oldest first."""
         return [dict(entry) for entry in self._faults().get(command, [])]
