@@ -116,25 +116,24 @@ async def test_a_deployment_runs_its_flow_as_one_pbs_job_that_runs_its_own_pbs_j
 
 
 async def test_a_queued_job_shows_in_the_state_and_a_ui_cancel_deletes_it(
-        pool: str, tmp_path: Path) -> None:
+        pool: str, tmp_path: Path, worker_process: subprocess.Popen) -> None:  # noqa: F811
+    # `prefect worker start` as a user runs it: the worker's watch sees the Cancelling
+    # flow run of a queued job (Prefect's observer only covers runs being submitted)
     (run,) = await start_runs(pool, tmp_path, 1, job_variables={
         "hpc_profile_block_name": f"{pool}-later"})
-    async with worker_for(pool) as worker:
-        await worker.get_and_submit_flow_runs()
-        job_id = (await wait_for_pid(run.id)).split(":")[1]
-        queued = await state_named(run.id, "InfrastructurePending")
-        assert queued.state is not None
-        assert f"pbs job {job_id} is queued in queue workq" in str(queued.state.message)
-        async with get_client() as client:  # the UI's Cancel
-            await client.set_flow_run_state(run.id, Cancelling())
-        # what the worker's cancellation observer calls on the Cancelling event (the
-        # observer's event stream is not driven in this in-process worker)
-        await worker._cancel_run(run.id)
-        done = await final_state(run.id)
+    job_id = (await wait_for_pid(run.id, timeout=90)).split(":")[1]
+    queued = await state_named(run.id, "InfrastructurePending")
+    assert queued.state is not None
+    assert f"pbs job {job_id} is queued in queue workq" in str(queued.state.message)
+    async with get_client() as client:  # the UI's Cancel
+        await client.set_flow_run_state(run.id, Cancelling())
+    done = await final_state(run.id, timeout=60)
     assert done.state.is_cancelled(), done.state
+    assert f"pbs job {job_id} cancelled by the worker" in str(done.state.message)
     attrs = qstat_attrs(job_id)
     assert "job_state = F" in attrs and "substate = 91" in attrs, attrs  # deleted, never ran
     assert "Exit_status" not in attrs
+    assert worker_process.poll() is None, "the worker stopped"
 
 
 async def test_a_walltime_kill_ends_the_flow_run_crashed_with_the_reason(

@@ -87,24 +87,25 @@ async def test_a_held_job_shows_in_the_state_and_its_run_completes_once_released
 
 
 async def test_a_queued_job_shows_in_the_state_and_a_ui_cancel_deletes_it(
-        pool: str, cluster: FakeCluster, tmp_path: Path) -> None:
+        pool: str, cluster: FakeCluster, tmp_path: Path,
+        worker_process: subprocess.Popen) -> None:  # noqa: F811
+    # `prefect worker start` in its own process, as a user runs it; Prefect's own
+    # cancellation observer only covers a flow run while it is being submitted, so
+    # the Cancel of a queued job is the worker's watch (it reads the flow run's state)
     (run,) = await start_runs(pool, tmp_path, 1, job_variables={
         "hpc_profile_block_name": f"{pool}-stuck"})
-    async with worker_for(pool) as worker:
-        await worker.get_and_submit_flow_runs()
-        job_id = (await wait_for_pid(run.id)).split(":")[1]
-        queued = await state_named(run.id, "InfrastructurePending")
-        assert f"fugaku job {job_id} is queued in queue small" in queued.state.message
-        async with get_client() as client:  # the UI's Cancel
-            await client.set_flow_run_state(run.id, Cancelling())
-        # what the worker's cancellation observer calls on the Cancelling event (the
-        # observer's event stream is not driven in this in-process worker)
-        await worker._cancel_run(run.id)
-        done = await final_state(run.id)
+    job_id = (await wait_for_pid(run.id, timeout=90)).split(":")[1]
+    queued = await state_named(run.id, "InfrastructurePending")
+    assert f"fugaku job {job_id} is queued in queue small" in queued.state.message
+    async with get_client() as client:  # the UI's Cancel
+        await client.set_flow_run_state(run.id, Cancelling())
+    done = await final_state(run.id, timeout=60)
     assert done.state.is_cancelled(), done.state
+    assert f"fugaku job {job_id} cancelled by the worker" in str(done.state.message)
     assert cluster.calls("pjdel"), "the job was not deleted"
     fake_job = cluster.job(job_id)
     assert fake_job is not None and fake_job.outcome == "cancelled" and not fake_job.ran
+    assert worker_process.poll() is None, "the worker stopped"
 
 
 async def test_an_elapse_kill_ends_the_flow_run_crashed_with_the_reason(

@@ -51,11 +51,14 @@ class FlowRunJob:
         job_id: The scheduler's job id.
         record: Its submission record.
         record_file: Where the record is stored.
+        cancel_watch: Whether the watch still looks for a ``Cancelling`` flow run (until
+            the flow run starts or the job is cancelled).
     """
 
     def __init__(self, spec: JobSpec, job_id: str, record: SubmissionRecord,
                  record_file: Path) -> None:
         self.spec, self.job_id, self.record, self.record_file = spec, job_id, record, record_file
+        self.cancel_watch = True
 
     @classmethod
     def recorded(cls, planned: PlannedJob, record: SubmissionRecord, record_file: Path,

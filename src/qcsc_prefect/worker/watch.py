@@ -20,7 +20,8 @@ StateChange = Callable[[JobStatus], Awaitable[None]]
 
 async def watch_job(job: FlowRunJob, interval: float, log: Logger, *,
                     outage_budget: float = DEFAULT_OUTAGE_BUDGET,
-                    on_change: StateChange | None = None) -> JobStatus:
+                    on_change: StateChange | None = None,
+                    on_poll: StateChange | None = None) -> JobStatus:
     """Wait for the job's final status through the shared poller; never cancels it.
 
     The job is asked about in one batched status call per ``interval`` together with
@@ -35,6 +36,7 @@ async def watch_job(job: FlowRunJob, interval: float, log: Logger, *,
         log: The flow run's logger: state changes and status outages go there.
         outage_budget: How long to keep waiting while the status command fails.
         on_change: Awaited with each new state of the job before it ends.
+        on_poll: Awaited with every status of the job before it ends (once per poll).
 
     Returns:
         The job's final status; ``UNKNOWN`` (native state ``LOST``) when the scheduler
@@ -88,5 +90,7 @@ async def watch_job(job: FlowRunJob, interval: float, log: Logger, *,
                 last = item.state
                 if on_change is not None:
                     await on_change(item)
+            if on_poll is not None:
+                await on_poll(item)
     finally:
         poller.unwatch(watch)

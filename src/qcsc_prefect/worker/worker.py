@@ -17,9 +17,11 @@ For each flow run the worker
    node failure, ``scancel``/``qdel`` by hand, a job that never started the flow), the
    flow run is marked ``Crashed`` with the scheduler's reason (:mod:`.report`).
 
-Cancelling a flow run whose job is still queued cancels the job (Prefect calls
-:meth:`QcscPrefectWorker.kill_infrastructure`); a running flow run is cancelled by the
-``prefect flow-run execute`` runner inside the job, and the job ends with it.
+Cancelling a flow run whose job is still queued cancels the job and marks the flow run
+``Cancelled``: the watch reads the flow run's state at each poll (Prefect's own
+cancellation observer only covers a flow run while the worker is submitting it, and then
+calls :meth:`QcscPrefectWorker.kill_infrastructure`); a running flow run is cancelled by
+the ``prefect flow-run execute`` runner inside the job, and the job ends with it.
 
 The submission record per flow run makes a restarted worker pick up the runs it had
 submitted (still pending or running on the API, job still known to the scheduler) and
@@ -47,6 +49,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.exceptions import InfrastructureNotFound, ObjectNotFound
+from prefect.states import Cancelled
+from prefect.utilities.engine import propose_state
 from prefect.workers.base import BaseWorker, BaseWorkerResult
 
 from ..errors import PollError
@@ -152,7 +156,8 @@ class QcscPrefectWorker(BaseWorker[QcscPrefectJobConfiguration, QcscPrefectVaria
             final = await watch_job(
                 job, configuration.watch_poll_interval, run_log,
                 outage_budget=configuration.outage_budget_seconds,
-                on_change=functools.partial(self._report_waiting, flow_run, job))
+                on_change=functools.partial(self._report_waiting, flow_run, job),
+                on_poll=functools.partial(self._cancel_if_cancelling, flow_run, job))
         except PollError as exc:
             self._lost.add(str(flow_run.id))
             run_log.error("stopped watching %s job %s: %s. The job and the flow run are left "
@@ -180,6 +185,47 @@ class QcscPrefectWorker(BaseWorker[QcscPrefectJobConfiguration, QcscPrefectVaria
                               status: JobStatus) -> None:
         await report_waiting(self.client, flow_run.id, job, status,
                              self.get_flow_run_logger(flow_run))
+
+    async def _cancel_if_cancelling(self, flow_run: FlowRun, job: FlowRunJob,
+                                    status: JobStatus) -> None:
+        """Cancel the job of a flow run set ``Cancelling`` before it started (the UI's Cancel).
+
+        Prefect's cancellation observer only looks at the flow runs the worker is
+        submitting, so a job already queued is the watch's: once a poll, the flow run's
+        state is read; a flow run that started is cancelled by its own runner instead.
+        """
+        if not job.cancel_watch:
+            return
+        run_log = self.get_flow_run_logger(flow_run)
+        try:
+            current = await self.client.read_flow_run(flow_run.id)
+        except ObjectNotFound:
+            return
+        except Exception as exc:  # the API is down: next poll
+            run_log.debug("cannot read flow run %s: %s", flow_run.id, exc)
+            return
+        if current.start_time is not None:
+            job.cancel_watch = False  # its runner handles a cancel now
+            return
+        if current.state is None or not current.state.is_cancelling():
+            return
+        job.cancel_watch = False
+        try:
+            await asyncio.to_thread(get_registry().cancel, job.spec.target, [job.job_id],
+                                    job.spec.options)
+        except Exception as exc:
+            job.cancel_watch = True  # tried again at the next poll
+            run_log.warning("could not cancel %s job %s of the cancelling flow run: %s",
+                            job.spec.target, job.job_id, exc)
+            return
+        run_log.info("cancelled %s job %s (%s): the flow run was cancelled before it "
+                     "started", job.spec.target, job.job_id, status.state.value)
+        try:
+            await propose_state(self.client, Cancelled(
+                message=f"{job.spec.target} job {job.job_id} cancelled by the worker "
+                        "before the flow run started"), flow_run_id=flow_run.id)
+        except Exception as exc:  # Abort: it moved on by itself
+            run_log.debug("flow run %s keeps its state (%s)", flow_run.id, exc)
 
     async def kill_infrastructure(self, infrastructure_pid: str,
                                   configuration: QcscPrefectJobConfiguration,
