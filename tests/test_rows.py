@@ -76,3 +76,12 @@ def test_answers_take_compiled_patterns_and_the_last_line_about_an_id_wins() -> 
     patterns = [("gone", re.compile(r"Job <(\d+)> is not found")), ("done", r"^(\d+) done")]
     assert rows.answers("Job <5> is not found\n5 done\n", patterns) == ({"5": "done"}, [])
     assert rows.answers("", patterns) == ({}, [])
+
+
+def test_renamed_picks_listed_fields_in_table_order_converted_and_skips_absent_ones() -> None:
+    record = {"stime": "7", "ctime": "5", "queue": "q", "other": "x"}
+    names = {"queue": "queue", "created": "ctime", "started": "stime", "gone": "etime"}
+    assert list(rows.renamed(record, names).items()) == [
+        ("queue", "q"), ("created", "5"), ("started", "7")]
+    assert rows.renamed(record, {"created": "ctime"}, int) == {"created": 5}
+    assert rows.renamed({}, names) == {}

@@ -10,7 +10,8 @@ its statuses from these.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 _SIZE = re.compile(r"(\d+)\s*(?:([kmgtpe])(?:i?b)?|b)", re.IGNORECASE)
 _PAIR = re.compile(r"(?:^|\s)([A-Za-z][\w:/]*)=(.*?)(?=\s+[A-Za-z][\w:/]*=|\s*$)")
@@ -51,6 +52,17 @@ def key_values(line: str) -> dict[str, str]:
     {'JobId': '7', 'WorkDir': '/tmp/my dir', 'Power': ''}
     """
     return {key: value.strip() for key, value in _PAIR.findall(line)}
+
+
+def renamed(record: Mapping[str, str], names: Mapping[str, str],
+            convert: Callable[[str], Any] = str) -> dict[str, Any]:
+    """The fields of ``record`` that ``names`` lists (new name: field name), under their
+    new names, in the order of ``names``, each through ``convert``; absent fields left out.
+
+    >>> renamed({"ctime": "5", "queue": "q"}, {"queue": "queue", "created": "ctime", "x": "y"})
+    {'queue': 'q', 'created': '5'}
+    """
+    return {new: convert(record[old]) for new, old in names.items() if old in record}
 
 
 def number(value: str | None) -> int | None:

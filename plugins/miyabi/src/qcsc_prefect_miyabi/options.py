@@ -11,7 +11,7 @@ Example HPC profile (TOML for ``qcsc-prefect blocks apply``)::
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from qcsc_prefect_pbs.options import History, PbsOptions
 
@@ -31,3 +31,9 @@ class MiyabiOptions(PbsOptions):
 
     history: History = Field(
         "H", description="Finished jobs from Miyabi's 'qstat -fH' ('H') or stock 'qstat -xf'.")
+
+    @field_validator("history")
+    @classmethod
+    def _stock_history(cls, value: str) -> str:
+        """Accept both modes (the ``pbs`` target refuses ``"H"``)."""
+        return value

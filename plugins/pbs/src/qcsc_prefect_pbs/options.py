@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from qcsc_prefect.batch import BatchOptions
 from qcsc_prefect.directives import DirectiveSyntax
@@ -46,10 +46,9 @@ class PbsOptions(BatchOptions):
     """Options of the ``pbs`` target and of PBS site presets (``miyabi``).
 
     Attributes:
-        history: How finished jobs are read back. ``"x"`` (stock PBS Professional /
-            OpenPBS): one ``qstat -xf <ids>`` answers live and finished jobs. ``"H"``
-            (Miyabi's site mode): ``qstat -f <ids>``, then one ``qstat -fH`` for the ids
-            that answered "Job has finished".
+        history: ``"x"``, the only mode of ``pbs``: one ``qstat -xf <ids>`` answers live and
+            finished jobs. ``"H"`` (Miyabi's ``qstat -fH``) is the ``miyabi`` target's and
+            refused here with a ConfigurationError naming the fix.
         status_format: ``"plain"`` parses the ``qstat -f`` text; ``"json"`` asks
             ``qstat -F json`` and falls back to plain for good if the server refuses it or
             leaves jobs out (OpenPBS 23.06 prints only the first of several).
@@ -68,8 +67,17 @@ class PbsOptions(BatchOptions):
                                        attached=True, reserved=RESERVED)
 
     history: History = Field(
-        "x", description="Finished jobs from stock 'qstat -xf' ('x') or Miyabi's -fH ('H').")
+        "x", description="Finished jobs from 'qstat -xf' ('x'); 'H' is target miyabi's -fH.")
     status_format: StatusFormat = Field(
         "plain", description="qstat output parsed: 'plain' text or 'json' (qstat -F json).")
     direct_write: bool = Field(
         True, description="#PBS -k oed: output written to its files while the job runs.")
+
+    @field_validator("history")
+    @classmethod
+    def _stock_history(cls, value: str) -> str:
+        """Refuse ``"H"``: a preset with a history mode of its own overrides this."""
+        if value == "H":
+            raise ValueError("'H' (Miyabi's qstat -fH) is not a mode of target 'pbs', which "
+                             "reads 'qstat -xf': use hpc_target='miyabi' for the -fH mode")
+        return value

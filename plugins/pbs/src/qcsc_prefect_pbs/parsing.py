@@ -174,18 +174,16 @@ def job_record(job_id: str, attrs: Mapping[str, str]) -> dict[str, Any]:
     (``creation_time``, ``queue_time``, ``eligible_time``, ``start_time``, ``modify_time``),
     ``resources_used`` without prefix (sizes in GB) and ``mem_per_nodes:<node>`` (Miyabi).
     """
-    out = {"job_id": job_id, **{key: attrs[name] for key, name in _FIELDS.items()
-                                if name in attrs}}
+    out = {"job_id": job_id, **rows.renamed(attrs, _FIELDS)}
     for chunk in re.findall(r"\(([^()]*)\)", attrs.get("exec_vnode", "")):
         node, _, spec = chunk.partition(":")
         key = f"exec_vnode:{node}"
         out[key] = f"{out[key]}+{spec}" if key in out else spec
-    out.update({key: iso_time(attrs[name]) for key, name in _TIMES.items() if name in attrs})
+    out.update(rows.renamed(attrs, _TIMES, iso_time))
     for name, value in attrs.items():
-        if name.startswith("resources_used."):
-            short = name[len("resources_used."):]
-            out.update(mem_per_nodes(value) if short == "mem_per_nodes" else
-                       {short: to_gb(value)})
+        used = name.removeprefix("resources_used.")
+        if used != name:
+            out.update(mem_per_nodes(value) if used == "mem_per_nodes" else {used: to_gb(value)})
     return {**out, **attrs}
 
 

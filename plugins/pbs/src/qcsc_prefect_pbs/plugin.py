@@ -5,9 +5,8 @@ letters) over :class:`qcsc_prefect.batch.BatchScheduler`, which runs the command
 ids, caches final statuses and sorts refusals from lost answers. A site preset subclasses
 it and overrides class attributes (see ``qcsc_prefect_miyabi.plugin``).
 
-Job states come from one ``qstat -xf <ids>`` per poll (``history="x"``), or, in Miyabi's
-site mode (``"H"``), from ``qstat -f <ids>`` plus one ``qstat -fH`` for the ids that just
-answered "Job has finished". Per-id answers (exit 35, 153) are not failures.
+Job states come from one ``qstat -xf <ids>`` per poll (a preset may override
+:meth:`PbsScheduler.records`). Per-id answers (exit 35, 153) are not failures.
 """
 
 from __future__ import annotations
@@ -110,20 +109,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         Raises:
             SchedulerCommandError: If qstat fails (or times out).
         """
-        if not job_ids:
-            return {}
-        if opts.history == "x":
-            return self.qstat(["-x", "-f"], job_ids, opts)[0]
-        found, answers = self.qstat(["-f"], job_ids, opts)
-        finished = [job_id for job_id, kind in answers.items() if kind == "finished"]
-        if finished:
-            history = self.qstat(["-fH"], finished, opts)[0]
-            if not history:
-                self.warn_once("history -H", "qstat -fH printed no full records for finished "
-                               "jobs %s; this PBS server lacks Miyabi's -H history mode. Set "
-                               "target option history='x'.", ", ".join(finished))
-            found.update(history)
-        return found
+        return self.qstat(["-x", "-f"], job_ids, opts)[0] if job_ids else {}
 
     def qstat(self, flags: list[str], ids: Sequence[str], opts: PbsOptions
               ) -> tuple[Records, dict[str, str]]:
