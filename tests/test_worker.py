@@ -230,6 +230,34 @@ async def worker_for(pool: str) -> AsyncIterator[QcscPrefectWorker]:
         yield worker
 
 
+async def assert_runs_become_jobs_polled_together(
+        pool: str, tmp_path: Path, flows_dir: Path, recorder: HookRecorder, target: str, *,
+        interval: float, count: int = 20, timeout: float = 120) -> None:
+    """``count`` flow runs queued at once become ``count`` jobs on ``target``, polled together.
+
+    Each run's job is :data:`REPORTER` (it starts in milliseconds), held back by a gate
+    file: while every job is submitted and unfinished (running, or still queued where the
+    scheduler has fewer slots than jobs) each status call asks about all of them, at most
+    one per ``interval`` (:func:`assert_polled_together`); then the gate opens and every
+    run completes. The worker submits each run once, in one round.
+    """
+    gate = tmp_path / "go"
+    runs = await start_runs(pool, tmp_path, count, job_variables={
+        "command": reporter_command(flows_dir, gate)})
+    async with worker_for(pool) as worker:
+        submitted = await worker.get_and_submit_flow_runs()
+        assert {r.id for r in submitted} == {r.id for r in runs}
+        pids = [await wait_for_pid(run.id, timeout=timeout) for run in runs]
+        assert {pid.split(":")[0] for pid in pids} == {target}, pids
+        job_ids = {pid.split(":")[1] for pid in pids}
+        assert len(job_ids) == count
+        await assert_polled_together(recorder, target, job_ids, interval=interval)
+        gate.touch()
+        done = [await final_state(run.id, timeout=timeout) for run in runs]
+    assert all(d.state.is_completed() for d in done), [d.state for d in done]
+    assert len(recorder.submits) == count and set(recorder.submitted_ids) == job_ids
+
+
 async def test_a_deployment_on_a_qcsc_prefect_pool_runs_its_flow_as_one_job(
         pool: str, tmp_path: Path, hook_recorder: HookRecorder) -> None:
     (run,) = await start_runs(pool, tmp_path, 1)
@@ -258,21 +286,8 @@ async def test_a_deployment_on_a_qcsc_prefect_pool_runs_its_flow_as_one_job(
 
 async def test_twenty_runs_queued_at_once_become_twenty_jobs_polled_together(
         pool: str, tmp_path: Path, flows_dir: Path, hook_recorder: HookRecorder) -> None:
-    gate = tmp_path / "go"
-    runs = await start_runs(pool, tmp_path, 20, job_variables={
-        "command": reporter_command(flows_dir, gate)})
-    async with worker_for(pool) as worker:
-        submitted = await worker.get_and_submit_flow_runs()
-        assert {r.id for r in submitted} == {r.id for r in runs}
-        pids = [await wait_for_pid(run.id) for run in runs]
-        job_ids = {pid.split(":")[1] for pid in pids}
-        assert len(job_ids) == 20
-        # while the 20 jobs wait, one status call per interval asks about all of them
-        await assert_polled_together(hook_recorder, "local", job_ids, interval=1.0)
-        gate.touch()
-        done = [await final_state(run.id) for run in runs]
-    assert all(d.state.is_completed() for d in done), [d.state for d in done]
-    assert len(hook_recorder.submits) == 20 and set(hook_recorder.submitted_ids) == job_ids
+    await assert_runs_become_jobs_polled_together(pool, tmp_path, flows_dir, hook_recorder,
+                                                  "local", interval=1.0)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.states import Cancelling
 from test_worker import (  # the helpers, not the tests
+    assert_runs_become_jobs_polled_together,
     final_state,
     flows_dir,  # noqa: F401 (a fixture)
     kill_and_restart_mid_run,
@@ -113,6 +114,15 @@ async def test_a_deployment_runs_its_flow_as_one_pbs_job_that_runs_its_own_pbs_j
     inner = load_record(record_path(tmp_path / "inner", "out0.pbs"))
     assert inner is not None and inner.final_state == "COMPLETED", inner
     assert inner.job_id != job_id and inner.run_key == str(run.id)
+
+
+async def test_twenty_runs_queued_at_once_become_twenty_pbs_jobs_polled_together(
+        pool: str, tmp_path: Path, flows_dir: Path,  # noqa: F811
+        hook_recorder: HookRecorder) -> None:
+    # one-ncpu jobs: those the node's ncpus (QCSC_PBS_NCPUS) cannot run yet stay queued (Q)
+    # and are asked about with the running (R) ones in each status call
+    await assert_runs_become_jobs_polled_together(pool, tmp_path, flows_dir, hook_recorder,
+                                                  "pbs", interval=1.0, timeout=240)
 
 
 async def test_a_queued_job_shows_in_the_state_and_a_ui_cancel_deletes_it(

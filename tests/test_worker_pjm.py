@@ -15,6 +15,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.states import Cancelling
 from test_worker import (  # the helpers, not the tests
+    assert_runs_become_jobs_polled_together,
     final_state,
     flows_dir,  # noqa: F401 (a fixture)
     kill_and_restart_mid_run,
@@ -29,7 +30,7 @@ from test_worker import (  # the helpers, not the tests
 from qcsc_prefect.blocks import HPCProfileBlock
 from qcsc_prefect.plugins import get_registry
 from qcsc_prefect.records import load_record, record_path
-from qcsc_prefect.testing import flow_run_log_text
+from qcsc_prefect.testing import HookRecorder, flow_run_log_text
 from qcsc_prefect.testing.fakesched import pjm
 from qcsc_prefect.testing.fakesched.engine import FakeCluster, install_commands
 
@@ -66,6 +67,15 @@ async def pool(cluster: FakeCluster, prefect_api: str, tmp_path: Path,
         {**FUGAKU, "target_options": {"pjm_resources": ["qcsc-sim-pending=1"]}}
     ).asave(f"{name}-stuck", overwrite=True)
     return name
+
+
+async def test_twenty_runs_queued_at_once_become_twenty_pjm_jobs_polled_together(
+        pool: str, cluster: FakeCluster, tmp_path: Path, flows_dir: Path,  # noqa: F811
+        hook_recorder: HookRecorder) -> None:
+    # 20 jobs on 8 slots: the 12 still queued are asked about with the 8 running
+    await assert_runs_become_jobs_polled_together(pool, tmp_path, flows_dir, hook_recorder,
+                                                  "fugaku", interval=1.0)
+    assert len(cluster.calls("pjsub")) == 20
 
 
 async def test_a_held_job_shows_in_the_state_and_its_run_completes_once_released(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 from test_worker import (  # the helpers, not the tests
-    assert_polled_together,
+    assert_runs_become_jobs_polled_together,
     final_state,
     flows_dir,  # noqa: F401 (a fixture)
     kill_and_restart_mid_run,
@@ -52,25 +52,24 @@ def sacct_state(job_id: str) -> str:
                           capture_output=True, text=True, check=False).stdout.strip()
 
 
-async def test_three_flow_runs_become_three_slurm_jobs_polled_together(
-        pool: str, tmp_path: Path, hook_recorder: HookRecorder) -> None:
-    gate = tmp_path / "go"
-    # each flow waits for the gate, then runs its own inner job on Slurm too
-    runs = await start_runs(pool, tmp_path, 3, gate=str(gate), inner_hpc=f"{pool}-hpc")
+async def test_twenty_runs_queued_at_once_become_twenty_slurm_jobs_polled_together(
+        pool: str, tmp_path: Path, flows_dir: Path,  # noqa: F811
+        hook_recorder: HookRecorder) -> None:
+    # more jobs than the local Slurm's free CPUs stay PENDING: still asked about together
+    await assert_runs_become_jobs_polled_together(pool, tmp_path, flows_dir, hook_recorder,
+                                                  "slurm", interval=2.0, timeout=240)
+
+
+async def test_a_flow_run_as_a_slurm_job_runs_its_own_slurm_job(pool: str,
+                                                                 tmp_path: Path) -> None:
+    (run,) = await start_runs(pool, tmp_path, 1, inner_hpc=f"{pool}-hpc")
     async with worker_for(pool) as worker:
         await worker.get_and_submit_flow_runs()
-        pids = [await wait_for_pid(run.id) for run in runs]
-        assert {pid.split(":")[0] for pid in pids} == {"slurm"}
-        job_ids = {pid.split(":")[1] for pid in pids}
-        assert len(job_ids) == 3
-        await assert_polled_together(hook_recorder, "slurm", job_ids, interval=2.0)
-        gate.touch()
-        done = [await final_state(run.id, timeout=240) for run in runs]
-    assert all(d.state.is_completed() for d in done), [d.state for d in done]
-    for i, d in enumerate(done):
-        assert (tmp_path / f"out{i}").read_text() == f"{d.id} 0"
-        inner = load_record(record_path(tmp_path / "inner", f"out{i}.slurm"))
-        assert inner is not None and inner.final_state == "COMPLETED", inner
+        done = await final_state(run.id, timeout=240)
+    assert done.state.is_completed(), done.state
+    assert (tmp_path / "out0").read_text() == f"{done.id} 0"
+    inner = load_record(record_path(tmp_path / "inner", "out0.slurm"))
+    assert inner is not None and inner.final_state == "COMPLETED", inner
 
 
 async def test_a_worker_killed_mid_run_and_restarted_submits_nothing_twice(
