@@ -100,9 +100,16 @@ async def submit_or_reattach(planned: PlannedJob, rec_file: Path, run_key: str,
     return await _submit(planned, rec_file, run_key, registry, log)
 
 
-async def _submit(planned: PlannedJob, rec_file: Path, run_key: str, registry: Registry,
-                  log: Logger) -> Submission:
-    """Render and write the script, open its record, then submit (once)."""
+def open_submission(planned: PlannedJob, rec_file: Path, run_key: str, registry: Registry
+                    ) -> tuple[str, SubmissionRecord]:
+    """Render and write the job's script, then save its open record (no job id yet).
+
+    The step before every submission, by a flow or by the worker: once the record is on disk,
+    a submission whose answer is lost is looked up by its tag instead of being made again.
+
+    Returns:
+        The script text and the saved record.
+    """
     spec = planned.spec
     script_text = render_job(spec, registry=registry)
     write_script_file(work_dir=spec.work_dir, filename=spec.script_path.name, text=script_text)
@@ -113,6 +120,14 @@ async def _submit(planned: PlannedJob, rec_file: Path, run_key: str, registry: R
         options=spec.options.model_dump(mode="json") if spec.options is not None else {},
         queue=spec.queue, project=spec.project, job_name=spec.job_name)
     save_record(rec_file, record)
+    return script_text, record
+
+
+async def _submit(planned: PlannedJob, rec_file: Path, run_key: str, registry: Registry,
+                  log: Logger) -> Submission:
+    """Render and write the script, open its record, then submit (once)."""
+    spec = planned.spec
+    script_text, record = open_submission(planned, rec_file, run_key, registry)
     prepare_markers(spec.work_dir)
     submit = asyncio.ensure_future(asyncio.to_thread(_submit_or_look_up, registry, spec))
     try:

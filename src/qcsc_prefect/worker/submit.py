@@ -18,10 +18,11 @@ from prefect.exceptions import InfrastructureNotFound
 
 from ..errors import SchedulerCommandError, SubmitError
 from ..jobs import JobSpec, JobState, JobStatus, exit_status_of
-from ..lifecycle import PlannedJob, render_job, write_script_file
+from ..lifecycle import PlannedJob
 from ..markers import prepare_marker_dir
 from ..plugins import get_registry
 from ..records import SubmissionRecord, load_record, record_path, save_record, utcnow
+from ..submission import open_submission
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -164,15 +165,7 @@ async def _submit(planned: PlannedJob, flow_run_id: str, rec_file: Path,
     spec.work_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):  # the script holds the flow run's environment
         spec.work_dir.chmod(0o700)
-    text = render_job(spec, registry=get_registry())
-    write_script_file(work_dir=spec.work_dir, filename=spec.script_path.name, text=text)
-    record = SubmissionRecord(
-        target=spec.target, tag=spec.tag, fingerprint=planned.fingerprint,
-        script_path=str(spec.script_path), stdout_path=str(spec.stdout_path),
-        stderr_path=str(spec.stderr_path), run_key=flow_run_id, created_at=utcnow(),
-        options=spec.options.model_dump(mode="json") if spec.options is not None else {},
-        queue=spec.queue, project=spec.project, job_name=spec.job_name)
-    save_record(rec_file, record)
+    _, record = open_submission(planned, rec_file, flow_run_id, get_registry())
     prepare_marker_dir(spec.work_dir)
     # Shielded: a worker stopped while the scheduler answers leaves the record open, and
     # the job is found again by its tag.
