@@ -1,9 +1,9 @@
 """``qcsc-prefect blocks migrate`` on block documents really saved by the original qcsc-prefect.
 
 The original's distribution (``qcsc-prefect-blocks`` 0.3.0, from the package index) is
-installed once into its own venv (``.venv-original`` at the repository root, reused while it
-holds that version; creating it takes about 75 s). A script run in that venv saves the
-original's documents into the same Prefect API as these tests.
+installed once into its own venv (``~/.cache/qcsc-prefect/original-venv``, outside the clone
+and reused while it holds that version; creating it takes about 30-75 s). A script run in
+that venv saves the original's documents into the same Prefect API as these tests.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from qcsc_prefect.executor import SubmissionTarget, resolve_job, run_job_from_bl
 from qcsc_prefect.jobs import JobResult
 from qcsc_prefect.testing.availability import unavailable
 
-ROOT = Path(__file__).parents[1]
-ORIGINAL_VENV = ROOT / ".venv-original"
+#: A venv with the original distribution, kept outside the clone (like the Dice and OpenPBS
+#: builds) so a fresh clone does not install it again.
+ORIGINAL_VENV = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+                     ) / "qcsc-prefect" / "original-venv"
 ORIGINAL_REQUIREMENT = ("qcsc-prefect-blocks", "0.3.0")
 DICE = "/work/gz00/dice/bin/Dice"
 

@@ -427,7 +427,7 @@ def worker_process(pool: str, prefect_api: str, tmp_path: Path) -> Iterator[subp
 
 
 async def kill_and_restart_mid_run(pool: str, tmp_path: Path, worker: subprocess.Popen,
-                                   seconds: float = 15, timeout: float = 180) -> FlowRun:
+                                   seconds: float = 8, timeout: float = 180) -> FlowRun:
     """Run one flow run under ``worker``, kill it mid-run, and finish under a new one.
 
     Returns the ended flow run, checked to have completed on the job first submitted.

@@ -97,16 +97,3 @@ async def test_kill_infrastructure_scancels_the_slurm_job(pool: str, tmp_path: P
     record = load_record(record_path(tmp_path / "runs" / str(run.id), "flow-run.slurm"))
     assert record is not None and record.final_state == "CANCELLED", record
     assert done.state.is_crashed() or done.state.is_cancelled(), done.state
-
-
-@pytest.mark.slow
-async def test_a_slurm_walltime_kill_ends_the_flow_run_crashed(pool: str,
-                                                               tmp_path: Path) -> None:
-    (run,) = await start_runs(pool, tmp_path, 1, seconds=600, job_variables={
-        "execution_profile_overrides": {"walltime": "00:01:00"}})
-    async with worker_for(pool) as worker:
-        await worker.get_and_submit_flow_runs()
-        done = await final_state(run.id, timeout=240)
-    assert done.state.is_crashed(), done.state
-    record = load_record(record_path(tmp_path / "runs" / str(run.id), "flow-run.slurm"))
-    assert record is not None and record.final_state == "TIMEOUT", record
