@@ -26,9 +26,10 @@ from .errors import JobLostError, JobTimeoutError, PollError
 from .jobs import JobResult, JobSpec, JobState, JobStatus, exit_status_of
 from .logs import LogFollower
 from .plugins import Registry, get_registry
-from .poller import PollFailure, StatusPoller, shared_poller
+from .poller import StatusPoller, shared_poller
 from .records import SubmissionRecord
 from .scheduler import SchedulerInfo
+from .sight import JobSight
 from .wait_policy import WaitPolicy, resolve_wait
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -161,40 +162,22 @@ async def _watch_until_final(poller: StatusPoller, job_id: str, policy: WaitPoli
     watch = poller.watch(job_id, policy.watch_poll_interval, marker=marker,
                          markers=policy.marker_settings)
     asking = asyncio.ensure_future(_ask_until_ended(poller, job_id)) if confirming else None
-    outage_budget = policy.outage_budget_seconds
-    unknown_since: float | None = None
-    outage_since: float | None = None
+    sight = JobSight(info.name, job_id, outage_budget=policy.outage_budget_seconds,
+                     unknown_grace=info.unknown_grace_seconds, log=log)
     last_state: JobState | None = None
     held_reminder = 0.0
     try:
         while True:
-            status = await watch.next()
+            answer = await watch.next()
             follower.pump()
-            if isinstance(status, PollFailure):
-                if outage_since is None:
-                    log.warning("the status of %s job %s is unknown: %s; still waiting, with "
-                                "backoff, for up to %g s", info.name, job_id, status.error,
-                                outage_budget)
-                outage_since = status.since
-                if time.monotonic() - status.since > outage_budget:
-                    raise PollError(
-                        f"the {info.name} status command has failed for "
-                        f"{time.monotonic() - status.since:.0f} s (outage budget "
-                        f"{outage_budget:g} s): {status.error}") from status.error
-                continue
-            if outage_since is not None:
-                log.info("the status of %s job %s is known again after %.0f s", info.name,
-                         job_id, time.monotonic() - outage_since)
-                outage_since = None
-            if status is None or status.state is JobState.UNKNOWN:
-                unknown_since = unknown_since or time.monotonic()
-                if time.monotonic() - unknown_since > info.unknown_grace_seconds:
+            status = sight.seen(answer)
+            if status is None:
+                if sight.lost:
                     raise JobLostError(
                         f"{info.name} job {job_id} has not been reported by the scheduler for "
                         f"{info.unknown_grace_seconds:g} s; it was purged or never existed",
                         job_id=job_id, target=info.name)
                 continue
-            unknown_since = None
             state: JobState = status.state
             if state is not last_state and not state.is_terminal:  # the end is logged once,
                 log.info("%s job %s is %s%s", info.name, job_id, state.value,

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
-from ..errors import PollError
 from ..jobs import JobState, JobStatus
 from ..lifecycle import DEFAULT_OUTAGE_BUDGET
 from ..markers import marker_path, marker_settings
 from ..plugins import get_registry
-from ..poller import PollFailure, shared_poller
+from ..poller import shared_poller
+from ..sight import JobSight
 from .submit import FlowRunJob, Logger
 
 #: Called with each new state of a job that has not ended (``PENDING``, ``HELD``...).
@@ -52,35 +51,17 @@ async def watch_job(job: FlowRunJob, interval: float, log: Logger, *,
                            min_interval=info.min_poll_interval)
     watch = poller.watch(job.job_id, interval, marker=marker_path(spec.work_dir, spec.tag),
                          markers=marker_settings(True))
-    unknown_since: float | None = None
-    outage_since: float | None = None
+    sight = JobSight(spec.target, job.job_id, outage_budget=outage_budget,
+                     unknown_grace=info.unknown_grace_seconds, log=log)
     last: JobState | None = None
     try:
         while True:
-            item = await watch.next()
-            if isinstance(item, PollFailure):
-                if outage_since is None:
-                    log.warning("the status of %s job %s is unknown (%s); still waiting, for "
-                                "up to %g s", spec.target, job.job_id, item.error,
-                                outage_budget)
-                outage_since = item.since
-                if time.monotonic() - item.since > outage_budget:
-                    raise PollError(
-                        f"the {spec.target} status command has failed for "
-                        f"{time.monotonic() - item.since:.0f} s (outage budget "
-                        f"{outage_budget:g} s): {item.error}") from item.error
-                continue
-            if outage_since is not None:
-                log.info("the status of %s job %s is known again after %.0f s", spec.target,
-                         job.job_id, time.monotonic() - outage_since)
-                outage_since = None
-            if item is None or item.state is JobState.UNKNOWN:
-                unknown_since = unknown_since or time.monotonic()
-                if time.monotonic() - unknown_since > info.unknown_grace_seconds:
+            item = sight.seen(await watch.next())
+            if item is None:
+                if sight.lost:
                     return JobStatus(JobState.UNKNOWN, native_state="LOST", reason=(
                         f"not reported by {spec.target} for {info.unknown_grace_seconds:g} s"))
                 continue
-            unknown_since = None
             if item.state.is_terminal:
                 return item
             if item.state is not last:
