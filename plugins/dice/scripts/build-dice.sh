@@ -57,6 +57,8 @@ DEB_PACKAGES=(g++ make patch libboost-mpi-dev libboost-serialization-dev libeige
 nl=$'\n'
 say() { printf 'build-dice: %s\n' "$*" >&2; }
 die() { local code=$1; shift; printf 'build-dice: error: %s\n' "$*" >&2; exit "$code"; }
+# shellcheck source=../../../scripts/lib/debian.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/../../../scripts/lib/debian.sh"
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; }
 
 cache_dir=${QCSC_DICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qcsc-prefect/dice}
@@ -140,30 +142,14 @@ publish() {  # point DIR/bin/Dice at the binary and print its path (the last std
 }
 
 # --- build dependencies ---------------------------------------------------------------
-missing_packages() {
-    command -v dpkg-query >/dev/null || return 0
-    local pkg
-    for pkg in "${DEB_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
-            || printf '%s ' "$pkg"
-    done
-}
-
 ensure_packages() {
     local missing
-    missing=$(missing_packages)
+    missing=$(missing_packages "${DEB_PACKAGES[@]}")
     [[ -n $missing ]] || return 0
     if ((install)) && ((EUID == 0)) && command -v apt-get >/dev/null; then
         say "installing Debian packages: $missing"
-        export DEBIAN_FRONTEND=noninteractive
         # shellcheck disable=SC2086
-        if ! apt-get install -y -q --no-install-recommends $missing >"$scratch/apt.log" 2>&1; then
-            say "apt-get install failed; updating the package lists and retrying"
-            apt-get update -q >>"$scratch/apt.log" 2>&1 || true
-            # shellcheck disable=SC2086
-            apt-get install -y -q --no-install-recommends $missing >>"$scratch/apt.log" 2>&1 \
-                || die 3 "apt-get could not install: $missing${nl}$(tail -n 15 "$scratch/apt.log")"
-        fi
+        apt_install $missing
     else
         say "missing Debian packages: $missing(install them with: sudo apt-get install --no-install-recommends $missing, or load your site's MPI, Boost and Eigen and set MPICXX/BOOST_ROOT/EIGEN_INCLUDE)"
     fi

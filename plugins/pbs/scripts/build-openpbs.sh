@@ -51,6 +51,8 @@ PYTHON_BIN=${PYTHON_BIN:-/usr/bin/python3}
 nl=$'\n'
 say() { printf 'build-openpbs: %s\n' "$*" >&2; }
 die() { local code=$1; shift; printf 'build-openpbs: error: %s\n' "$*" >&2; exit "$code"; }
+# shellcheck source=../../../scripts/lib/debian.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/../../../scripts/lib/debian.sh"
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; }
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -140,30 +142,15 @@ publish() {  # point DIR/current at the install and print the prefix (the last s
 }
 
 # --- Debian packages ------------------------------------------------------------------------
-missing_packages() {
-    command -v dpkg-query >/dev/null || return 0
-    local pkg
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
-            || printf '%s ' "$pkg"
-    done
-}
-
-apt_log=""
 ensure_packages() {  # ensure_packages WHAT PKG...
     local what=$1; shift
     local missing
     missing=$(missing_packages "$@")
     [[ -n $missing ]] || return 0
     if ((install)) && ((EUID == 0)) && command -v apt-get >/dev/null; then
-        apt_log=$(mktemp "${TMPDIR:-/tmp}/build-openpbs-apt.XXXXXX")
         say "installing $what Debian packages: $missing"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q >"$apt_log" 2>&1 || say "apt-get update failed (trying the install anyway)"
         # shellcheck disable=SC2086
-        apt-get install -y -q --no-install-recommends $missing >>"$apt_log" 2>&1 \
-            || die 3 "apt-get could not install: $missing${nl}$(tail -n 15 "$apt_log")"
-        rm -f "$apt_log"
+        apt_install $missing
     else
         die 3 "missing $what Debian packages: $missing(install them with: apt-get install --no-install-recommends $missing)"
     fi

@@ -56,6 +56,8 @@ set -euo pipefail
 nl=$'\n'
 say() { printf 'local-pbs: %s\n' "$*" >&2; }
 die() { local code=$1; shift; printf 'local-pbs: error: %s\n' "$*" >&2; exit "$code"; }
+# shellcheck source=../../../scripts/lib/debian.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/../../../scripts/lib/debian.sh"
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; }
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -209,15 +211,6 @@ do_down() {
 }
 
 # --- up ---------------------------------------------------------------------------------------
-missing_packages() {
-    command -v dpkg-query >/dev/null || return 0
-    local pkg
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
-            || printf '%s ' "$pkg"
-    done
-}
-
 ensure_runtime() {
     local need=0 missing
     for tool in unshare nsenter ip hostname pgrep su flock; do
@@ -230,14 +223,8 @@ ensure_runtime() {
     [[ -n $missing ]] || die 3 "run-time tools missing (unshare nsenter ip hostname pgrep su flock, PostgreSQL server binaries, user postgres) but no Debian package to install"
     command -v apt-get >/dev/null || die 3 "missing run-time packages: $missing(no apt-get here)"
     say "installing run-time Debian packages: $missing"
-    local log
-    log=$(mktemp "${TMPDIR:-/tmp}/local-pbs-apt.XXXXXX")
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >"$log" 2>&1 || say "apt-get update failed (trying the install anyway)"
     # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $missing >>"$log" 2>&1 \
-        || die 3 "apt-get could not install: $missing${nl}$(tail -n 15 "$log")"
-    rm -f "$log"
+    apt_install $missing
     pgb=$(pg_bindir) || die 3 "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found under /usr/lib/postgresql/*/bin"
     ns_path=$pgb:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 }
