@@ -26,6 +26,7 @@ from prefect.states import Cancelling
 from prefect.workers.base import BaseWorker
 
 from qcsc_prefect.blocks import CommandBlock, ExecutionProfileBlock, HPCProfileBlock
+from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.plugins import get_registry
 from qcsc_prefect.records import load_record, record_path
 from qcsc_prefect.testing import HookRecorder, flow_run_log_text
@@ -498,6 +499,19 @@ async def test_the_flow_run_job_is_planned_from_the_blocks(pool: str, tmp_path: 
     from qcsc_prefect.lifecycle import render_job
 
     render_job(spec)  # bash -n passes with the tricky value quoted
+
+
+async def test_a_missing_block_names_the_job_variable_and_the_fix(pool: str,
+                                                                 tmp_path: Path) -> None:
+    configuration = QcscPrefectJobConfiguration(
+        hpc_profile_block_name=f"{pool}-hpc", execution_profile_block_name="no-such-profile",
+        work_dir=str(tmp_path))
+    with pytest.raises(ConfigurationError) as caught:
+        await plan_flow_run_job(configuration, "abc")
+    assert str(caught.value) == (
+        "job variable execution_profile_block_name: no ExecutionProfileBlock named "
+        "'no-such-profile' on the Prefect API; create it (qcsc-prefect blocks apply "
+        "FILE.toml) or fix the name")
 
 
 async def test_prefect_work_pool_create_makes_a_qcsc_prefect_pool(prefect_api: str) -> None:

@@ -129,7 +129,14 @@ def resolve_job(
                        options=options, command_name=command.command_name)
 
 
-async def _load(block_type: type[Any], name: str, field: str) -> Any:
+async def load_block(block_type: type[Any], name: str, field: str) -> Any:
+    """Load block document ``name`` of ``block_type``; errors name ``field`` and the fix.
+
+    Raises:
+        ConfigurationError: If no such document exists (naming the original qcsc-prefect's
+            document of that name when there is one, with the migrate command), or if the
+            document does not validate.
+    """
     try:
         return await block_type.aload(name)
     except ValidationError as exc:
@@ -164,7 +171,7 @@ async def resolve_hpc_target(*, hpc_profile_block_name: str) -> str:
         The configured ``hpc_target`` value, for example ``"miyabi"``, ``"fugaku"``,
         ``"slurm"`` or ``"local"``.
     """
-    hpc = await _load(HPCProfileBlock, hpc_profile_block_name, "hpc_profile_block_name")
+    hpc = await load_block(HPCProfileBlock, hpc_profile_block_name, "hpc_profile_block_name")
     return str(hpc.hpc_target)
 
 
@@ -187,8 +194,8 @@ async def resolve_submission_target(
     Returns:
         Resolved scheduler target, queue/partition/resource group, and project/account.
     """
-    hpc = await _load(HPCProfileBlock, hpc_profile_block_name, "hpc_profile_block_name")
-    profile = await _load(ExecutionProfileBlock, execution_profile_block_name,
+    hpc = await load_block(HPCProfileBlock, hpc_profile_block_name, "hpc_profile_block_name")
+    profile = await load_block(ExecutionProfileBlock, execution_profile_block_name,
                           "execution_profile_block_name")
     return select_target(hpc, profile, hpc_name=hpc_profile_block_name)
 
@@ -246,10 +253,10 @@ async def load_and_resolve(
     execution_profile_overrides: dict[str, Any] | None = None,
 ) -> ResolvedJob:
     """Load the three blocks from the Prefect API and :func:`resolve_job` them."""
-    command = await _load(CommandBlock, command_block_name, "command_block_name")
-    profile = await _load(ExecutionProfileBlock, execution_profile_block_name,
+    command = await load_block(CommandBlock, command_block_name, "command_block_name")
+    profile = await load_block(ExecutionProfileBlock, execution_profile_block_name,
                           "execution_profile_block_name")
-    hpc = await _load(HPCProfileBlock, hpc_profile_block_name, "hpc_profile_block_name")
+    hpc = await load_block(HPCProfileBlock, hpc_profile_block_name, "hpc_profile_block_name")
     return resolve_job(command, profile, hpc, user_args=user_args,
                        execution_profile_overrides=execution_profile_overrides,
                        names=(command_block_name, execution_profile_block_name,

@@ -17,16 +17,15 @@ from uuid import UUID
 
 from prefect.settings import PREFECT_API_URL
 from prefect.workers.base import BaseJobConfiguration, BaseVariables
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from ..blocks import ExecutionProfileBlock, HPCProfileBlock
 from ..errors import ConfigurationError
-from ..executor import build_scheduler_script_filename, select_target
+from ..executor import build_scheduler_script_filename, load_block, select_target
 from ..lifecycle import DEFAULT_OUTAGE_BUDGET, PlannedJob, default_job_name, plan_job
 from ..plugins import get_registry
 from ..profile import ExecutionProfile
 from ..records import record_path
-from ..validation import explain
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun, WorkPool
@@ -115,19 +114,6 @@ class QcscPrefectJobConfiguration(BaseJobConfiguration):
                            build_scheduler_script_filename(SCRIPT_STEM, target))
 
 
-async def _load_block(block_type: Any, name: str, variable: str) -> Any:
-    try:
-        return await block_type.aload(name)
-    except ValidationError as exc:
-        raise explain(exc, where=f"{block_type.__name__} {name!r}") from None
-    except ValueError as exc:
-        if "Unable to find block document" not in str(exc):
-            raise
-        raise ConfigurationError(
-            f"job variable {variable}: no {block_type.__name__} named {name!r} on the Prefect "
-            "API; create it (qcsc-prefect blocks apply FILE.toml) or fix the name") from None
-
-
 def _shell_env_value(value: str) -> str:
     """An environment value as the kit's ``environments`` take it (``$`` is literal)."""
     return value.replace("$", "$$")
@@ -152,12 +138,13 @@ async def plan_flow_run_job(configuration: QcscPrefectJobConfiguration,
         raise ConfigurationError(
             "job variable hpc_profile_block_name: not set; set it in the work pool's base job "
             "template or in the deployment's job_variables")
-    hpc: HPCProfileBlock = await _load_block(
-        HPCProfileBlock, configuration.hpc_profile_block_name, "hpc_profile_block_name")
+    hpc: HPCProfileBlock = await load_block(
+        HPCProfileBlock, configuration.hpc_profile_block_name,
+        "job variable hpc_profile_block_name")
     if configuration.execution_profile_block_name:
-        block: ExecutionProfileBlock = await _load_block(
+        block: ExecutionProfileBlock = await load_block(
             ExecutionProfileBlock, configuration.execution_profile_block_name,
-            "execution_profile_block_name")
+            "job variable execution_profile_block_name")
     else:
         block = ExecutionProfileBlock.model_validate(
             {"profile_name": "flow-run", "command_name": "flow-run"})
