@@ -85,3 +85,64 @@ def test_renamed_picks_listed_fields_in_table_order_converted_and_skips_absent_o
         ("queue", "q"), ("created", "5"), ("started", "7")]
     assert rows.renamed(record, {"created": "ctime"}, int) == {"created": 5}
     assert rows.renamed({}, names) == {}
+
+
+def test_flattened_joins_nested_names_down_to_depth_and_writes_the_rest_as_text() -> None:
+    value = {"a": 1, "b": {"c": True, "d": {"e": [2]}}, "f": [3, "x"], "g": None, "h": "s"}
+    assert rows.flattened(value) == {"a": "1", "b.c": "True", "b.d": '{"e": [2]}',
+                                     "f": '[3, "x"]', "g": "None", "h": "s"}
+    assert rows.flattened(value, depth=2, sep="/")["b/d/e"] == "[2]"
+    assert rows.flattened(value, depth=0)["b"] == '{"c": true, "d": {"e": [2]}}'
+    assert list(rows.flattened({"z": 1, "y": {"b": 2, "a": 3}})) == ["z", "y.b", "y.a"]
+
+
+def test_unprefixed_keeps_the_prefixed_fields_in_order_without_their_prefix() -> None:
+    record = {"used.mem": "1kb", "queue": "q", "used.cput": "5", "used.": "x", "usedx": "y"}
+    assert rows.unprefixed(record, "used.") == {"mem": "1kb", "cput": "5"}
+    assert rows.unprefixed(record, "used.", rows.to_gb) == {"mem": "0.00000gb", "cput": "5"}
+    assert rows.unprefixed(record, "none.") == {}
+
+
+@pytest.mark.parametrize(("value", "gb"), [
+    ("45460kb", "0.04335gb"), ("4gb", "4.00000gb"), ("1073741824b", "1.00000gb"),
+    ("2tb", "2048.00000gb"), ("12w", "12w"), ("", ""), ("512", "512"),
+])
+def test_sizes_in_gb(value: str, gb: str) -> None:
+    assert rows.to_gb(value) == gb
+
+
+PBS_TIME = "%a %b %d %H:%M:%S %Y"
+
+
+@pytest.mark.parametrize(("value", "fmt", "iso"), [
+    ("Tue Dec 13 14:09:32 2016", PBS_TIME, "2016-12-13T14:09:32"),
+    (" Mon Feb  3 09:05:01 2025 ", PBS_TIME, "2025-02-03T09:05:01"),  # space-padded day
+    ("2025/02/03 09:05", "%Y/%m/%d %H:%M", "2025-02-03T09:05:00"),
+    ("UNKNOWN", PBS_TIME, "UNKNOWN"),
+    ("2025/02/03 09:05", PBS_TIME, "2025/02/03 09:05"),
+])
+def test_times_in_a_format_become_iso_8601(value: str, fmt: str, iso: str) -> None:
+    assert rows.iso_time(value, fmt) == iso
+
+
+def test_printed_ids_are_matched_to_asked_ids_by_a_unique_key() -> None:
+    def key(job_id: str) -> str:
+        return job_id.split(".")[0]
+
+    printed = ["5.s.example.org", "6.s", "7.x", "8.s", "9.q"]
+    asked = ["5.s", "6.s", "7.y", "7.z", "8.s", "8.t", "10.s"]
+    assert rows.match_ids(printed, asked, key) == {
+        "5.s.example.org": "5.s", "6.s": "6.s", "8.s": "8.s"}  # exact beats 8.t's key
+    assert rows.match_ids(printed, [], key) == {}
+
+
+def test_spliced_replaces_one_field_in_its_place_by_the_fields_made_of_its_value() -> None:
+    def per_node(value: str) -> dict[str, str]:
+        return {f"mem:{node}": mem for node, mem in (p.split("=") for p in value.split(","))}
+
+    record = {"a": 1, "mem": "x=2,y=3", "b": 4}
+    assert list(rows.spliced(record, "mem", per_node).items()) == [
+        ("a", 1), ("mem:x", "2"), ("mem:y", "3"), ("b", 4)]
+    assert rows.spliced(record, "other", per_node) == record
+    assert rows.spliced(record, "mem", lambda value: {}) == {"a": 1, "b": 4}
+    assert record == {"a": 1, "mem": "x=2,y=3", "b": 4}  # not changed

@@ -1,16 +1,19 @@
 """Pure readers of the machine-readable output scheduler commands print.
 
 Delimited rows (``sacct --parsable2``, ``squeue --format``, ``bjobs -o ... delimiter=``,
-``pjstat --data``), ``Key=Value`` records on one line (``scontrol show job -o``), numbers
-that may be missing, an exit code with its signal, sizes (``45460kb``) and the per-id
-answers a command prints on stderr (``Unknown Job Id 5.pbs``). A plugin's parsers build
-its statuses from these.
+``pjstat --data``), ``Key=Value`` records on one line (``scontrol show job -o``), nested
+JSON objects as flat fields (``qstat -F json``), numbers that may be missing, an exit code
+with its signal, sizes (``45460kb``) and times, the per-id answers a command prints on
+stderr (``Unknown Job Id 5.pbs``) and ids printed otherwise than asked. A plugin's parsers
+build its statuses from these.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 _SIZE = re.compile(r"(\d+)\s*(?:([kmgtpe])(?:i?b)?|b)", re.IGNORECASE)
@@ -65,6 +68,48 @@ def renamed(record: Mapping[str, str], names: Mapping[str, str],
     return {new: convert(record[old]) for new, old in names.items() if old in record}
 
 
+def flattened(value: Mapping[str, Any], depth: int = 1, sep: str = ".") -> dict[str, str]:
+    """``value``'s fields as text, a nested object's fields (down to ``depth`` levels) as
+    ``<name><sep><key>``; a deeper object or a list is JSON text, anything else ``str()``.
+
+    >>> flattened({"a": 1, "b": {"c": True, "d": {"e": [2]}}, "f": [3]})
+    {'a': '1', 'b.c': 'True', 'b.d': '{"e": [2]}', 'f': '[3]'}
+    """
+    flat: dict[str, str] = {}
+    for name, item in value.items():
+        if isinstance(item, Mapping) and depth > 0:
+            flat.update({f"{name}{sep}{key}": text
+                         for key, text in flattened(item, depth - 1, sep).items()})
+        else:
+            flat[str(name)] = json.dumps(item) if isinstance(item, (dict, list)) else str(item)
+    return flat
+
+
+def unprefixed(record: Mapping[str, str], prefix: str,
+               convert: Callable[[str], Any] = str) -> dict[str, Any]:
+    """The fields of ``record`` whose name starts with ``prefix``, without it, each through
+    ``convert``.
+
+    >>> unprefixed({"used.mem": "1kb", "queue": "q", "used.cput": "5"}, "used.")
+    {'mem': '1kb', 'cput': '5'}
+    """
+    return {name[len(prefix):]: convert(value) for name, value in record.items()
+            if name.startswith(prefix) and name != prefix}
+
+
+def spliced(record: Mapping[str, Any], name: str,
+            fields: Callable[[Any], Mapping[str, Any]]) -> dict[str, Any]:
+    """``record`` with its field ``name`` replaced, in its place, by the fields that
+    ``fields(value)`` returns; ``record`` as it is if it has no such field.
+
+    >>> spliced({"a": 1, "mem": "x:2,y:3", "b": 4}, "mem",
+    ...         lambda v: {f"mem:{k}": n for k, n in (p.split(":") for p in v.split(","))})
+    {'a': 1, 'mem:x': '2', 'mem:y': '3', 'b': 4}
+    """
+    return {key: value for field, old in record.items()
+            for key, value in (fields(old) if field == name else {field: old}).items()}
+
+
 def number(value: str | None) -> int | None:
     """A non-negative integer field, or ``None`` when it is absent or not a number (``-``)."""
     text = (value or "").strip()
@@ -102,6 +147,49 @@ def size_bytes(value: str | None) -> int | None:
     if not found:
         return None
     return int(found.group(1)) * 1024 ** " kmgtpe".index((found.group(2) or " ").lower())
+
+
+def to_gb(value: str) -> str:
+    """A size with its unit (:func:`size_bytes`) in GB of 1024**3 bytes, with 5 decimals;
+    anything else unchanged.
+
+    >>> to_gb("45460kb"), to_gb("2tb"), to_gb("00:01:02")
+    ('0.04335gb', '2048.00000gb', '00:01:02')
+    """
+    size = size_bytes(value)
+    return value if size is None else f"{size / 1024 ** 3:.5f}gb"
+
+
+def iso_time(value: str, fmt: str) -> str:
+    """A time printed in :func:`~datetime.datetime.strptime` format ``fmt`` as ISO 8601
+    (no zone is added); anything else unchanged.
+
+    >>> iso_time("Tue Dec 13 14:09:32 2016", "%a %b %d %H:%M:%S %Y"), iso_time("-", "%Y")
+    ('2016-12-13T14:09:32', '-')
+    """
+    try:
+        return datetime.strptime(value.strip(), fmt).isoformat()
+    except ValueError:
+        return value
+
+
+def match_ids(printed: Iterable[str], asked: Iterable[str],
+              key: Callable[[str], str]) -> dict[str, str]:
+    """Map job ids as a command printed them onto the ids asked: the same id, else the one
+    asked id with the same ``key`` (a printed id matching several asked ones, or none, is
+    left out).
+
+    >>> match_ids(["5.s.example.org", "6.s", "7.x"], ["5.s", "6.s", "7.y", "7.z"],
+    ...           key=lambda job_id: job_id.split(".")[0])
+    {'5.s.example.org': '5.s', '6.s': '6.s'}
+    """
+    wanted = set(asked)
+    by_key: dict[str, list[str]] = {}
+    for job_id in wanted:
+        by_key.setdefault(key(job_id), []).append(job_id)
+    pairs = ((job_id, [job_id] if job_id in wanted else by_key.get(key(job_id), []))
+             for job_id in printed)
+    return {job_id: candidates[0] for job_id, candidates in pairs if len(candidates) == 1}
 
 
 def answers(text: str, patterns: Iterable[tuple[str, str | re.Pattern[str]]]

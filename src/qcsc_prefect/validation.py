@@ -121,6 +121,29 @@ def directive_value(value: str) -> str:
     return value
 
 
+def job_name(name: str, *, only: str, limit: int, suffix: str = "") -> str:
+    """``name`` as a scheduler's job name (``#PBS -N``, ``#PJM --name``): never refused,
+    made safe instead.
+
+    Characters other than ASCII letters, digits and those of ``only`` become ``_``; a name
+    not starting with a letter gets ``job_`` in front (an empty one is ``job``); the name is
+    cut so that it and ``suffix`` fit in ``limit`` characters (ASCII: bytes too).
+
+    >>> job_name("2 step/v2", only="._-", limit=63, suffix=".a1b2c3")
+    'job_2_step_v2.a1b2c3'
+
+    Args:
+        name: The name asked for (a job or command name).
+        only: The characters besides ASCII letters and digits the scheduler accepts; it
+            should hold ``_``.
+        limit: The most characters the scheduler accepts, ``suffix`` included.
+        suffix: Appended after the cut, whole (the submission tag a name carries).
+    """
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in only else "_" for c in name)
+    safe = safe if safe[:1].isalpha() else f"job_{safe}" if safe else "job"
+    return safe[:limit - len(suffix)] + suffix
+
+
 def double_quoted(text: str) -> str:
     """``text`` as one double-quoted word for a reader that splits words like a shell
     without expansions (``qsub`` reading ``#PBS -o``): a ``"`` is written ``"'"'"``.
@@ -134,7 +157,8 @@ def double_quoted(text: str) -> str:
 def directive_path(path: str | os.PathLike[str], *, field: str, directive: str,
                    refuse: str = "", printable_ascii: bool = False, only: str | None = None,
                    absolute: bool = False, limit: int | None = None,
-                   quote: Callable[[str], str] = double_quoted) -> str:
+                   quote: Callable[[str], str] = double_quoted,
+                   name_if_refused: bool = False) -> str:
     """``path`` checked and quoted as the value of a scheduler's output-path directive
     (``#PBS -o``, ``#SBATCH --output``, ``#PJM -o``).
 
@@ -151,6 +175,10 @@ def directive_path(path: str | os.PathLike[str], *, field: str, directive: str,
         limit: The most characters the directive holds.
         quote: Turns the checked text into the directive's value (default
             :func:`double_quoted`; ``str`` writes it as is).
+        name_if_refused: Write a path holding a refused character as its file name alone,
+            which the scheduler resolves in the directory its submit command runs in (the
+            job's work dir): then only the name must keep the rules, and ``absolute`` is
+            not asked. No quoting rule of the scheduler's is relied on that way.
 
     Returns:
         ``quote`` of the path's text.
@@ -168,6 +196,8 @@ def directive_path(path: str | os.PathLike[str], *, field: str, directive: str,
         unprintable = printable_ascii and not (char.isascii() and char.isprintable())
         return char in refuse or unprintable
 
+    if name_if_refused and any(map(refused, text)):
+        text, absolute = os.path.basename(text), False
     if (bad := next(filter(refused, text), None)) is not None:
         if only is not None:
             rule = f"ASCII letters, digits and {' '.join(only)} only"

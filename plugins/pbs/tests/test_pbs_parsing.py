@@ -172,27 +172,24 @@ def test_json_records_are_flattened_like_the_text() -> None:
         "Variable_List": "PBS_O_HOME=/home/u,QCSC_PREFECT_TAG=t1,LIST=a\\,b"}
     assert parsing.tag_of(attrs) == "t1"
     record = parsing.status_from_record("5.opbs", attrs).record
-    assert record["mem_per_nodes:mg0001"] == "1.00000gb" and record["mem"] == "1.00000gb"
+    assert record["mem"] == "1.00000gb"
+    assert record["mem_per_nodes"] == "'{\"mg0001\": \"1048576kb\"}'"  # miyabi splits it
     assert parsing.parse_qstat_json("") == {}
     with pytest.raises(json.JSONDecodeError):
         parsing.parse_qstat_json("qstat: not json")
 
 
-@pytest.mark.parametrize(("value", "iso"), [
-    ("Tue Dec 13 14:09:32 2016", "2016-12-13T14:09:32"),
-    ("Mon Feb  3 09:05:01 2025", "2025-02-03T09:05:01"),  # space-padded day
-    ("UNKNOWN", "UNKNOWN"),
-])
-def test_times_become_iso_8601(value: str, iso: str) -> None:
-    assert parsing.iso_time(value) == iso
-
-
-@pytest.mark.parametrize(("value", "gb"), [
-    ("45460kb", "0.04335gb"), ("4gb", "4.00000gb"), ("1073741824b", "1.00000gb"),
-    ("2tb", "2048.00000gb"), ("12w", "12w"), ("", ""),
-])
-def test_sizes_become_gb(value: str, gb: str) -> None:
-    assert parsing.to_gb(value) == gb
+def test_the_record_reads_times_sizes_and_nodes() -> None:
+    record = parsing.job_record("1.opbs", {
+        "ctime": "Tue Dec 13 14:09:32 2016", "stime": "UNKNOWN", "queue": "workq",
+        "exec_vnode": "(n1:ncpus=2)+(n2:ncpus=2)+(n1:mem=1gb)",
+        "resources_used.vmem": "45460kb", "resources_used.cput": "00:00:01"})
+    assert list(record)[:7] == ["job_id", "queue", "exec_vnode:n1", "exec_vnode:n2",
+                                "creation_time", "start_time", "vmem"]
+    assert (record["creation_time"], record["start_time"]) == ("2016-12-13T14:09:32",
+                                                               "UNKNOWN")
+    assert (record["vmem"], record["cput"]) == ("0.04335gb", "00:00:01")
+    assert record["exec_vnode:n1"] == "ncpus=2+mem=1gb" and record["ctime"].startswith("Tue")
 
 
 # -- ids and answers --------------------------------------------------------------------------
@@ -240,8 +237,8 @@ def test_stderr_lines_are_answers_per_id() -> None:
 
 
 def test_printed_ids_are_matched_to_asked_ids() -> None:
-    mapping = parsing.match_ids(["5.opbs.example.org", "6.opbs", "7.x"],
-                                ["5.opbs", "6.opbs", "8.opbs"])
+    mapping = rows.match_ids(["5.opbs.example.org", "6.opbs", "7.x"],
+                             ["5.opbs", "6.opbs", "8.opbs"], parsing.job_sequence)
     assert mapping == {"5.opbs.example.org": "5.opbs", "6.opbs": "6.opbs"}
 
 
@@ -299,7 +296,12 @@ def test_scheduler_codes_name_the_code_in_the_reason() -> None:
     assert status.reason == ("Exit_status -10 (JOB_EXEC_FAILUID: invalid uid/gid for the job "
                              "(check group_list))")
     status = parsing.status_from_record("1.opbs", record("F", Exit_status="-29"))
-    assert "JOB_EXEC_KILL_WALLTIME" in status.reason
+    assert status.reason == "Exit_status -29 (JOB_EXEC_KILL_WALLTIME: exceeded resource walltime)"
+    status = parsing.status_from_record("1.opbs", record("F", Exit_status="-17"))
+    assert status.reason == "Exit_status -17 (JOB_EXEC_FAILHOOK_DELETE)"
+    assert (parsing.EXEC_CODES[-30], -8 in parsing.EXEC_CODES) == ("JOINJOB", False)
+    status = parsing.status_from_record("1.opbs", record("F", Exit_status="-99"))
+    assert status.reason == "Exit_status -99 (JOB_EXEC: scheduler error)"
 
 
 def test_a_live_job_reports_its_comment_as_reason() -> None:

@@ -181,9 +181,9 @@ def test_bad_directives_are_refused_with_the_fix(directive: str, message: str) -
 
 
 @pytest.mark.parametrize(("raw", "message"), [
-    ({"history": "h"}, r"history: Input should be 'x' or 'H'"),
-    ({"history": "H"}, r"history: 'H' \(Miyabi's qstat -fH\) is not a mode of target 'pbs'.*"
-                       r"use hpc_target='miyabi' for the -fH mode"),
+    ({"history": "h"}, r"history: 'h' is not a history mode of target 'pbs' \(only 'x'"),
+    ({"history": "H"}, r"history: 'H' is not a history mode of target 'pbs' \(only 'x', qstat "
+                       r"-xf\); for Miyabi's qstat -fH use hpc_target='miyabi'"),
     ({"status_format": "dsv"}, r"status_format: Input should be 'plain' or 'json'"),
     ({"command_timeout": 0}, "command_timeout"),
     ({"queue": "workq"}, "queue: unknown field"),

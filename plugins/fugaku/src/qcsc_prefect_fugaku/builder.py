@@ -18,14 +18,11 @@ from typing import Any
 from qcsc_prefect.compat import functions
 from qcsc_prefect.compat.api import OriginalAPI
 from qcsc_prefect.jobs import JobSpec
+from qcsc_prefect.validation import job_name
 
 TARGET = "fugaku"
-#: Longest PJM job name (``pjsub --name``), in bytes.
-MAX_JOB_NAME = 63
-#: Between the job name and the submission tag in the PJM job name.
-TAG_SEPARATOR = "."
-
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+MAX_JOB_NAME = 63  # bytes in a PJM job name (pjsub --name)
+TAG_SEPARATOR = "."  # between the job name and the submission tag in a PJM job name
 
 
 @dataclass(frozen=True)
@@ -62,13 +59,10 @@ def pjm_job_name(name: str, tag: str = "") -> str:
 
     PJM accepts at most 63 bytes of ``[A-Za-z0-9._-]`` starting with a letter: other
     characters become ``_``, a name not starting with a letter gets ``job_`` in front, and
-    the name is cut so that ``<name>.<tag>`` fits.
+    the name is cut so that ``<name>.<tag>`` fits (:func:`qcsc_prefect.validation.job_name`).
     """
-    base = _NAME_UNSAFE.sub("_", name) or "job"
-    if not base[0].isalpha():
-        base = f"job_{base}"
     suffix = f"{TAG_SEPARATOR}{tag}" if tag else ""
-    return base[: MAX_JOB_NAME - len(suffix)] + suffix
+    return job_name(name, only="._-", limit=MAX_JOB_NAME, suffix=suffix)
 
 
 def tag_of(pjm_name: str) -> str:
@@ -79,8 +73,8 @@ def tag_of(pjm_name: str) -> str:
 
 def elapse(walltime: str) -> str:
     """A checked ``HH:MM:SS`` walltime as a PJM ``elapse`` value (``h:mm:ss``)."""
-    hours, minutes, seconds = walltime.split(":")
-    return f"{int(hours)}:{minutes}:{seconds}"
+    hours, rest = walltime.split(":", 1)
+    return f"{int(hours)}:{rest}"
 
 
 def stats_path(job: JobSpec) -> Path:

@@ -11,40 +11,31 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from qcsc_prefect.batch import BatchOptions
 from qcsc_prefect.directives import DirectiveSyntax
-from qcsc_prefect.option_fields import matching
+from qcsc_prefect.option_fields import matching, name_values
 
 #: Where Fugaku's public Spack instance is set up (the original's fixed path).
 DEFAULT_SPACK_SETUP = "/vol0004/apps/oss/spack/share/spack/setup-env.sh"
-#: ``-L`` resources qcsc-prefect writes itself, and the profile field that sets each.
-RESERVED_RESOURCES = {"rscgrp": "the HPC profile's queue_cpu/queue_gpu",
-                      "elapse": "the execution profile's walltime"}
 _WRITTEN = "which qcsc-prefect writes"
-_NAME, _VALUE = r"[A-Za-z][A-Za-z0-9_-]*", r"[A-Za-z0-9_.:/+*@%-]+"  # of a -L or --mpi item
-
-
-def _unreserved(resources: str) -> str:
-    if found := re.search(rf"(?i)(?:^|,)({'|'.join(RESERVED_RESOURCES)})=", resources):
-        name = found[1].lower()
-        raise ValueError(f"{resources!r} sets {name}, {_WRITTEN} from "
-                         f"{RESERVED_RESOURCES[name]}; set it there and remove it")
-    return resources
-
+#: ``-L`` resources qcsc-prefect writes itself, and why a resource list may not set them.
+RESERVED_RESOURCES = {name: f"{_WRITTEN} from {source}; set it there and remove it"
+                      for name, source in (("rscgrp", "the HPC profile's queue_cpu/queue_gpu"),
+                                           ("elapse", "the execution profile's walltime"))}
 
 Volumes = Annotated[str, matching(
     r"/[A-Za-z0-9._/-]+(:/[A-Za-z0-9._/-]+)*", "a list of volumes; write absolute paths joined "
     "by ':' (e.g. '/vol0004' or '/vol0004:/vol0005'), or leave gfscache unset (None)")]
-MpiParameter = Annotated[str, matching(
-    rf"{_NAME}(={_VALUE})?", "a PJM MPI parameter; write one 'name' or 'name=value' without "
-    "blanks, quotes or the '#PJM --mpi' prefix, e.g. 'max-proc-per-node=4'")]
+MpiParameter = Annotated[str, name_values(
+    "a PJM MPI parameter; write one 'name' or 'name=value' without blanks, quotes or the "
+    "'#PJM --mpi' prefix, e.g. 'max-proc-per-node=4'", separator=None, bare=True)]
 #: One ``-L`` resource list (``"node=4,freq=2200"``) that sets no reserved resource.
-Resources = Annotated[str, matching(
-    rf"{_NAME}={_VALUE}(,{_NAME}={_VALUE})*", "a PJM resource list; write 'name=value' items "
-    "joined by ',' without blanks or quotes, e.g. 'freq=2200' or 'node=2x3x2:torus' (no "
-    "'#PJM -L')"), AfterValidator(_unreserved)]
+Resources = Annotated[str, name_values(
+    "a PJM resource list; write 'name=value' items joined by ',' without blanks or quotes, "
+    "e.g. 'freq=2200' or 'node=2x3x2:torus' (no '#PJM -L')", reserved=RESERVED_RESOURCES)]
+
 
 class FugakuOptions(BatchOptions):
     """Options of the ``fugaku`` target.
@@ -62,8 +53,8 @@ class FugakuOptions(BatchOptions):
             ``"node=2x3x2:torus"``). ``rscgrp`` and ``elapse`` come from the profiles; a
             ``node`` shape replaces ``node=<num_nodes>`` and must hold ``num_nodes`` nodes.
         hold: Refused: pjsub cannot submit a job held (hold it with ``pjhold <id>``).
-        extra_directives: Raw ``#PJM`` options, e.g. ``"--comment nightly"``, ``"-m e"``;
-            those qcsc-prefect writes are refused with the option to set instead.
+        extra_directives: Raw ``#PJM`` options (``"--comment nightly"``, ``"-m e"``); one
+            qcsc-prefect writes is refused, naming the option to set instead.
         command_timeout: Seconds before a pjsub/pjstat/pjdel call is abandoned.
     """
 
@@ -94,11 +85,11 @@ class FugakuOptions(BatchOptions):
 
     @model_validator(mode="after")
     def _spack_needs_its_volume(self) -> FugakuOptions:
+        """Refuse ``spack_modules`` unless ``gfscache`` holds the Spack set-up's volume."""
         volume = re.match(r"(/vol\d{4})/", self.spack_setup)
         if self.spack_modules and volume and volume[1] not in (self.gfscache or "").split(":"):
-            raise ValueError(
-                f"gfscache: spack_modules are loaded from {self.spack_setup}, so "
-                f"PJM_LLIO_GFSCACHE must include {volume[1]} (Fugaku's pjsub refuses the "
-                f"job otherwise); set gfscache to "
-                f"{':'.join(filter(None, [self.gfscache, volume[1]]))!r}")
+            wanted = ":".join(filter(None, [self.gfscache, volume[1]]))
+            raise ValueError(f"gfscache: spack_modules are loaded from {self.spack_setup}, so "
+                             f"PJM_LLIO_GFSCACHE must include {volume[1]} (Fugaku's pjsub "
+                             f"refuses the job otherwise); set gfscache to {wanted!r}")
         return self

@@ -1,9 +1,5 @@
-"""Pure functions over PJM output: pjsub's answer, ``pjstat --data`` CSV, the stats file.
-
-States map onto :class:`~qcsc_prefect.jobs.JobState` (the PJM word is ``native_state``); an
-``EXT`` job is read with its PJM code (``PC``), exit code (``EC``) and signal (``SN``): an
-elapse kill (PC 11) is ``TIMEOUT``, never success.
-"""
+"""Pure functions over PJM output: pjsub's answer, ``pjstat --data`` CSV, the stats file;
+the PJM state words and codes (``PC``) behind each :class:`~qcsc_prefect.jobs.JobState`."""
 
 from __future__ import annotations
 
@@ -20,8 +16,7 @@ ITEM_HEADERS: Mapping[str, str] = {
     "jid": "JOB_ID", "jnam": "JOB_NAME", "st": "ST", "lst": "LST", "ec": "EC", "pc": "PC",
     "sn": "SN", "usr": "USER", "grp": "GROUP", "rscg": "RSC_GRP", "pri": "PRI",
     "adt": "ACCEPT", "sdt": "START_DATE", "elp": "ELAPSE_TIM", "elpl": "ELAPSE_LIM",
-    "nnumr": "NODE_REQUIRE", "ermsg": "REASON",
-}
+    "nnumr": "NODE_REQUIRE", "ermsg": "REASON"}
 CHOOSE_ITEMS = tuple(ITEM_HEADERS)
 
 #: Every PJM ``ST`` word (older FX10/FX100 ones too). ERR and RJT are final for us: PJM
@@ -35,22 +30,20 @@ STATES = StateTable("PJM", {
 #: PJM codes (``PC``): how a job ended.
 PJM_CODES: Mapping[int, str] = {
     0: "normal end", 1: "cancelled by pjdel", 2: "rejected at acceptance",
-    3: "execution rejected by gate check", 4: "held by pjhold",
-    6: "cancelled by step dependency", 7: "cancelled by deadline",
-    8: "cancelled by gate check", 9: "ended at job-information rebuild",
-    11: "elapse limit exceeded", 12: "memory limit exceeded", 13: "disk limit exceeded",
+    3: "execution rejected by gate check", 4: "held by pjhold", 6: "cancelled by step dependency",
+    7: "cancelled by deadline", 8: "cancelled by gate check",
+    9: "ended at job-information rebuild", 11: "elapse limit exceeded",
+    12: "memory limit exceeded", 13: "disk limit exceeded",
     16: "work directory or stdin/stdout/stderr file inaccessible",
-    18: "ended after its minimum elapse for another job or a deadline",
-    20: "node down", 21: "shell execution failure", 22: "interconnect error",
-    23: "killed by the OOM killer", 25: "HA failure", 26: "prologue/epilogue error",
-    27: "resource management exit error", 28: "job execution environment error",
-    29: "invalid execution environment", 30: "suspend/resume failure",
-}
+    18: "ended after its minimum elapse for another job or a deadline", 20: "node down",
+    21: "shell execution failure", 22: "interconnect error", 23: "killed by the OOM killer",
+    25: "HA failure", 26: "prologue/epilogue error", 27: "resource management exit error",
+    28: "job execution environment error", 29: "invalid execution environment",
+    30: "suspend/resume failure"}
 #: How an ``EXT`` job with these PJM codes ended (other non-zero codes: ``FAILED``).
-_PC_STATES: Mapping[int, JobState] = {
-    11: JobState.TIMEOUT, 12: JobState.OUT_OF_MEMORY, 23: JobState.OUT_OF_MEMORY,
-    20: JobState.NODE_FAIL, 18: JobState.PREEMPTED,
-}
+_PC_STATES: Mapping[int, JobState] = {11: JobState.TIMEOUT, 12: JobState.OUT_OF_MEMORY,
+                                      23: JobState.OUT_OF_MEMORY, 20: JobState.NODE_FAIL,
+                                      18: JobState.PREEMPTED}
 
 #: The job id in pjsub's answer (``[INFO] PJM 0000 pjsub Job 9714 submitted.``).
 SUBMITTED = re.compile(r"(?:^|\s)Job\s+(\d+(?:_\d+)?)\s+submitted\.?", re.MULTILINE)

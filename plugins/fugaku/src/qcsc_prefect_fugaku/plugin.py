@@ -12,7 +12,6 @@ import dataclasses
 import math
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from qcsc_prefect.batch import BatchOptions, BatchScheduler
@@ -25,8 +24,6 @@ from . import parsing
 from .builder import elapse, pjm_job_name, stats_path, tag_of
 from .options import FugakuOptions
 from .run import FugakuRunResult
-
-_PLAIN = "._/+,:@=-"  #: With ASCII letters and digits, what a path written as is may hold.
 
 
 class FugakuScheduler(BatchScheduler[FugakuOptions]):
@@ -42,26 +39,25 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
     job_id_pattern = re.compile(r"^\d+(_\d+)?(\[\d+\])?$")
     submit_argv, submitted, cancel_argv = ("pjsub",), parsing.SUBMITTED, ("pjdel",)
     states, error_line = parsing.STATES, parsing.ERROR
-    #: pjsub queued nothing: bad option (0001), unreadable script or work dir (0020, 0026),
-    #: a resource under/over its limit or unknown (0054, 0057, 0058), no permission for the
-    #: resource group (0070), group not allowed (0071), gate check (0079); Fugaku's checks.
+    #: pjsub queued nothing: bad option (PJM 0001), unreadable script or work dir (0020,
+    #: 0026), a resource under/over its limit or unknown (0054, 0057, 0058), resource group
+    #: or group not allowed (0070, 0071), gate check (0079); or Fugaku's own checks said no.
     refusals = (*(f"[ERR.] PJM {code} " for code in ("0001", "0020", "0026", "0054", "0057",
                                                      "0058", "0070", "0071", "0079")),
                 "is not a data area", "set PJM_LLIO_GFSCACHE to")
     transient = ("[ERR.] PJM 0190 ", "[ERR.] PJM 0290 ")  # the PJM daemon is not present
-    #: No such job; ended, so pjdel cannot take it.
-    already_gone = ("[ERR.] PJM 0112 ", "[ERR.] PJM 0113 ")
+    already_gone = ("[ERR.] PJM 0112 ", "[ERR.] PJM 0113 ")  # no such job; ended: no pjdel
 
     def directives(self, job: JobSpec, opts: FugakuOptions) -> dict[str, Any]:
-        """This target's options (the MPI parameters completed), resources, group, output
-        paths and the tagged PJM job name.
+        """This target's options (the MPI parameters completed), resources, group, tagged
+        PJM job name and output paths (absolute if plain, else file names: PJM resolves them
+        in the work dir, where pjsub runs).
 
         Raises:
             ConfigurationError: If an output file name cannot be a directive, or a ``node``
                 shape in ``pjm_resources`` is given twice or does not hold ``num_nodes``.
         """
-        p = job.profile
-        mpi = list(opts.mpi_options_for_pjm)
+        p, mpi = job.profile, list(opts.mpi_options_for_pjm)
         if p.launcher != "single" and p.mpiprocs and not any(
                 re.match(r"(?i)(max-proc-per-node|proc)(=|$)", option) for option in mpi):
             mpi.append(f"max-proc-per-node={p.mpiprocs}")
@@ -71,7 +67,9 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
                 "group_name": job.project, "mpi_options_for_pjm": mpi,
                 "num_nodes": None if _node_shape(opts, p.num_nodes) else p.num_nodes,
                 "elapse_time": elapse(p.walltime) if p.walltime else None,
-                **{key: _pjm_path(path) for key, path in paths.items()}}
+                **{key: directive_path(path, field="script_filename", only="._/+,:@=-",
+                                       directive="#PJM -o/-e/--spath", quote=str,
+                                       name_if_refused=True) for key, path in paths.items()}}
 
     def status(self, job_ids: Sequence[str], opts: FugakuOptions) -> dict[str, JobStatus]:
         """``pjstat`` for all ids, then ``pjstat -H`` for those the live view lacked."""
@@ -93,14 +91,14 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
             stats = parsing.parse_stats(path.read_text(errors="replace"))
         except OSError:
             return None
-        job_id = status.record.get("JOB_ID")
-        if job_id and stats.get("stats.job_id", job_id) != job_id:
-            return None
-        return dataclasses.replace(status, record={**status.record, "stats_file": str(path),
-                                                   **stats})
+        if (job_id := status.record.get("JOB_ID")) and stats.get("stats.job_id", job_id) != job_id:
+            return None  # another submission's file
+        record = {**status.record, "stats_file": str(path), **stats}
+        return dataclasses.replace(status, record=record)
 
     def _pjstat(self, ids: Sequence[str], opts: FugakuOptions, *, history: bool = False,
                 items: Sequence[str] = parsing.CHOOSE_ITEMS) -> dict[str, dict[str, str]]:
+        """The ``pjstat [-H] --data`` rows of ``ids`` (all this user's jobs when none)."""
         argv = ["pjstat", *(["-H"] if history else []), "-v", "--data", "--choose",
                 ",".join(items), *ids]
         rows = parsing.parse_pjstat(self.checked(self.run(argv, opts)).stdout, items=items)
@@ -112,24 +110,15 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
 def _node_shape(opts: FugakuOptions, num_nodes: int) -> str | None:
     """The ``node=`` value of ``pjm_resources``, if any, checked against ``num_nodes``."""
     shapes = re.findall(r"(?i)(?:^|,)node=([^,]+)", ",".join(opts.pjm_resources))
-    if len(shapes) > 1:
-        raise ConfigurationError(f"target_options: pjm_resources: node is given {len(shapes)} "
-                                 "times; give it once")
-    dims = shapes[0].split(":")[0].split("x") if shapes else []
-    if shapes and (count := math.prod(int(d) if d.isdigit() else 0 for d in dims)) != num_nodes:
-        raise ConfigurationError(
-            f"target_options: pjm_resources: node={shapes[0]} holds {count} nodes but "
-            f"num_nodes is {num_nodes}; make them agree (num_nodes sets the MPI process count)")
-    return shapes[0] if shapes else None
-
-
-def _pjm_path(path: Path) -> str:
-    """A ``#PJM -o/-e/--spath`` value: absolute if plain, else the name (PJM resolves it in
-    the directory pjsub runs in: the work dir), so no PJM quoting rule is relied on."""
-    name = directive_path(path.name, field="script_filename", directive="#PJM -o/-e/--spath",
-                          only=_PLAIN, quote=str)
-    plain = all((c.isascii() and c.isalnum()) or c in _PLAIN for c in str(path))
-    return str(path) if plain else name
+    if not shapes:
+        return None
+    count = math.prod(int(d) if d.isdigit() else 0 for d in shapes[0].split(":")[0].split("x"))
+    if len(shapes) > 1 or count != num_nodes:
+        raise ConfigurationError("target_options: pjm_resources: " + (
+            f"node is given {len(shapes)} times; give it once" if len(shapes) > 1 else
+            f"node={shapes[0]} holds {count} nodes but num_nodes is {num_nodes}; make them "
+            "agree (num_nodes sets the MPI process count)"))
+    return shapes[0]
 
 
 plugin = FugakuScheduler()

@@ -1,7 +1,4 @@
-"""The Miyabi target's options: the PBS family's (:mod:`qcsc_prefect_pbs.options`) with
-Miyabi's history mode by default.
-
-Example HPC profile (TOML for ``qcsc-prefect blocks apply``)::
+"""The Miyabi target's options: the PBS family's with Miyabi's history mode, e.g. in TOML::
 
     hpc_target = "miyabi"
     queue_cpu = "regular-c"                   # the PBS queue
@@ -11,16 +8,17 @@ Example HPC profile (TOML for ``qcsc-prefect blocks apply``)::
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Literal
 
-from qcsc_prefect_pbs.options import History, PbsOptions
+from pydantic import Field
+
+from qcsc_prefect_pbs.options import PbsOptions
 
 
 class MiyabiOptions(PbsOptions):
     """Options of the ``miyabi`` target (``HPCProfileBlock.target_options``).
 
-    The fields of :class:`~qcsc_prefect_pbs.options.PbsOptions` (``status_format``,
-    ``direct_write``, ``hold``, ``extra_directives``, ``command_timeout``) with:
+    The fields of :class:`~qcsc_prefect_pbs.options.PbsOptions`, with Miyabi's history mode.
 
     Attributes:
         history: ``"H"`` (default): Miyabi's site mode, the one the original qcsc-prefect
@@ -29,11 +27,5 @@ class MiyabiOptions(PbsOptions):
             server without Miyabi's ``-H``.
     """
 
-    history: History = Field(
+    history: Literal["x", "H"] = Field(
         "H", description="Finished jobs from Miyabi's 'qstat -fH' ('H') or stock 'qstat -xf'.")
-
-    @field_validator("history")
-    @classmethod
-    def _stock_history(cls, value: str) -> str:
-        """Accept both modes (the ``pbs`` target refuses ``"H"``)."""
-        return value

@@ -1,17 +1,19 @@
-"""The ``miyabi`` target: a preset of the PBS family (:mod:`qcsc_prefect_pbs`).
-
-What sets Miyabi (PBS Professional at JCAHPC) apart is declared here: its name, Miyabi's
-history mode ``qstat -fH`` by default (:class:`~.options.MiyabiOptions`), a required queue
-and group (``#PBS -W group_list``, refused by qsub when missing) and the original API's
-result type. Rendering, commands and parsing are :class:`~qcsc_prefect_pbs.PbsScheduler`'s.
+"""The ``miyabi`` target: a preset of the PBS family (:class:`~qcsc_prefect_pbs.PbsScheduler`)
+with what is Miyabi's (PBS Professional at JCAHPC): history mode ``qstat -fH``
+(:class:`~.options.MiyabiOptions`), a required queue and group (``#PBS -W group_list``),
+per-node memory in the metrics and the original API's result type.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import replace
 
+from qcsc_prefect import rows
+from qcsc_prefect.jobs import JobStatus
 from qcsc_prefect.scheduler import SchedulerInfo
-from qcsc_prefect_pbs import PbsScheduler
+from qcsc_prefect_pbs import PbsOptions, PbsScheduler
 from qcsc_prefect_pbs.plugin import Records
 
 from .options import MiyabiOptions
@@ -27,10 +29,15 @@ class MiyabiScheduler(PbsScheduler):
         requires_queue=True, requires_project=True, result_type=MiyabiRunResult)
     refusals = (*PbsScheduler.refusals, "group_list")
 
+    def status(self, job_ids: Sequence[str], opts: PbsOptions) -> dict[str, JobStatus]:
+        """PBS's statuses, their records' ``mem_per_nodes`` split by :func:`mem_per_nodes`."""
+        return {job_id: replace(status, record=rows.spliced(
+            status.record, "mem_per_nodes", mem_per_nodes))
+                for job_id, status in super().status(job_ids, opts).items()}
+
     def records(self, job_ids: Sequence[str], opts: MiyabiOptions) -> Records:  # type: ignore[override]
-        """With ``history="H"``: one ``qstat -f <ids>``, then one ``qstat -fH`` for the ids
-        that answered "Job has finished"; warns once if ``-fH`` prints no records. With
-        ``"x"``: :meth:`PbsScheduler.records`.
+        """``history="H"``: one ``qstat -f <ids>``, then one ``qstat -fH`` for the ids that
+        answered "Job has finished" (warned once if it prints none); ``"x"``: PBS's.
 
         Raises:
             SchedulerCommandError: If qstat fails (or times out).
@@ -47,6 +54,17 @@ class MiyabiScheduler(PbsScheduler):
                                "target option history='x'.", ", ".join(finished))
             found.update(history)
         return found
+
+
+def mem_per_nodes(value: str) -> dict[str, str]:
+    """Miyabi's ``resources_used.mem_per_nodes`` (``'{"mg0001": "1048576kb"}'``) as
+    ``mem_per_nodes:<node>`` in GB; ``mem_per_nodes`` unchanged if it is no such JSON."""
+    try:
+        nodes = json.loads(value.strip().strip("'"))
+    except ValueError:
+        nodes = None
+    return ({f"mem_per_nodes:{node}": rows.to_gb(str(mem)) for node, mem in nodes.items()}
+            if isinstance(nodes, dict) else {"mem_per_nodes": value})
 
 
 plugin = MiyabiScheduler()

@@ -1,17 +1,14 @@
 """Pure functions from PBS Professional / OpenPBS output to job ids, records and statuses.
 
-``qstat -f`` wraps a long value onto lines starting with one TAB, cut anywhere: they are
-joined by removing exactly ``"\\n\\t"``. Per-id stderr lines (``Unknown Job Id <id>``, exit
-153; ``<id> Job has finished``, 35) are answers, not failures. ``Exit_status`` is the
-script's code (0-255), ``256 + n`` for signal ``n``, or PBS's own code (negative).
+``Exit_status`` is the script's code (0-255), ``256 + n`` for signal ``n``, or PBS's own code
+(negative: :data:`EXEC_CODES`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -31,30 +28,21 @@ _S = JobState
 STATES = StateTable("PBS", {_S.PENDING: "Q W T", _S.HELD: "H", _S.RUNNING: "R B",
                             _S.COMPLETING: "E", _S.SUSPENDED: "S U", _S.UNKNOWN: "M"})
 FINAL = frozenset({"F", "X"})
-#: PBS's negative ``Exit_status`` codes: ``JOB_EXEC_<name>`` (OpenPBS ``job.h``): meaning.
+_NAMES = ("FAIL1 FAIL2 RETRY INITABT INITRST INITRMG BADRESRT - - FAILUID RERUN CHKP "
+          "FAIL_PASSWORD RERUN_ON_SIS_FAIL QUERST FAILHOOK_RERUN FAILHOOK_DELETE HOOK_RERUN "
+          "HOOK_DELETE RERUN_MS_FAIL FAIL_SECURITY HOOKERROR FAIL_KRB5 KILL_NCPUS_BURST "
+          "KILL_NCPUS_SUM KILL_VMEM KILL_MEM KILL_CPUT KILL_WALLTIME JOINJOB")  # -1 down
+#: PBS's own (negative) ``Exit_status`` codes: ``JOB_EXEC_<name>`` (OpenPBS ``job.h``), with
+#: what it means where the name does not say it or the user can act on it.
 EXEC_CODES: Mapping[int, str] = {
-    -1: "FAIL1: job exec failed before files were set up",
-    -2: "FAIL2: job exec failed after files were set up", -3: "RETRY: job exec failed, retry",
-    -4: "INITABT: job aborted on MoM initialization",
-    -5: "INITRST: job aborted on MoM init, checkpointed",
-    -6: "INITRMG: job aborted on MoM init, checkpointed, migratable",
-    -7: "BADRESRT: job restart failed",
-    -10: "FAILUID: invalid uid/gid for the job (check group_list)", -11: "RERUN: job was rerun",
-    -12: "CHKP: job was checkpointed and killed", -13: "FAIL_PASSWORD: bad password",
-    -14: "RERUN_ON_SIS_FAIL: a sister node failed",
-    -15: "QUERST: requeued for restart from checkpoint",
-    -16: "FAILHOOK_RERUN: a hook failed; job rerun",
-    -17: "FAILHOOK_DELETE: a hook failed; job deleted",
-    -18: "HOOK_RERUN: a hook requested a rerun", -19: "HOOK_DELETE: a hook deleted the job",
-    -20: "RERUN_MS_FAIL: the mother superior node failed",
-    -21: "FAIL_SECURITY: security setup failed", -22: "HOOKERROR: a hook error",
-    -23: "FAIL_KRB5: Kerberos credentials failed",
+    **{-n: name for n, name in enumerate(_NAMES.split(), 1) if name != "-"},
+    -1: "FAIL1: failed before its files were set up",
+    -2: "FAIL2: failed after its files were set up",
+    -10: "FAILUID: invalid uid/gid for the job (check group_list)",
     -24: "KILL_NCPUS_BURST: exceeded resource ncpus (burst)",
     -25: "KILL_NCPUS_SUM: exceeded resource ncpus (sum)", -26: "KILL_VMEM: exceeded resource vmem",
     -27: "KILL_MEM: exceeded resource mem", -28: "KILL_CPUT: exceeded resource cput",
-    -29: "KILL_WALLTIME: exceeded resource walltime",
-    -30: "JOINJOB: joining the job's nodes failed",
-}
+    -29: "KILL_WALLTIME: exceeded resource walltime"}
 #: How a job ended with one of :data:`EXEC_CODES`: ``FAILED`` unless listed here.
 EXEC_STATES: Mapping[int, JobState] = {
     **dict.fromkeys((-1, -2, -3, -7, -10, -13, -21, -23, -30), _S.BOOT_FAIL),
@@ -62,11 +50,12 @@ EXEC_STATES: Mapping[int, JobState] = {
     -26: _S.OUT_OF_MEMORY, -27: _S.OUT_OF_MEMORY, -29: _S.TIMEOUT}
 _EXCEEDED = {"walltime": _S.TIMEOUT, "mem": _S.OUT_OF_MEMORY, "vmem": _S.OUT_OF_MEMORY}
 _ATTRIBUTE = re.compile(r"^    (\S+) +=(?: (.*))?$", re.MULTILINE)  # "Mail_Users =" is empty
-#: Readable record fields and the attribute each copies (times in ISO 8601).
+#: Readable record fields and the attribute each copies (times in ISO 8601 from ``_TIME``).
 _FIELDS = {"job_name": "Job_Name", "queue": "queue", "resource_list": "Resource_List.select",
            "token": "TOKEN", "exit_status": "Exit_status", "submit_host": "Submit_Host"}
 _TIMES = {"creation_time": "ctime", "queue_time": "qtime", "eligible_time": "etime",
           "start_time": "stime", "modify_time": "mtime"}
+_TIME = "%a %b %d %H:%M:%S %Y"  # Tue Dec 13 14:09:32 2016
 
 
 def job_sequence(job_id: str) -> str:
@@ -75,21 +64,10 @@ def job_sequence(job_id: str) -> str:
     return found.group(1) if found else job_id
 
 
-def match_ids(found: Iterable[str], wanted: Iterable[str]) -> dict[str, str]:
-    """Map ids as the server printed them onto the asked ids: exact, else by a unique
-    sequence part (``5.opbs.example.org`` answers ``5.opbs``)."""
-    asked = set(wanted)
-    by_seq: dict[str, list[str]] = {}
-    for job_id in asked:
-        by_seq.setdefault(job_sequence(job_id), []).append(job_id)
-    pairs = ((job_id, [job_id] if job_id in asked else by_seq.get(job_sequence(job_id), []))
-             for job_id in found)
-    return {job_id: candidates[0] for job_id, candidates in pairs if len(candidates) == 1}
-
-
 def parse_qstat_full(text: str) -> dict[str, dict[str, str]]:
     """Job id to attributes, in order, from ``qstat -f`` text: a ``Job Id: <id>`` line, then
-    ``    <name> = <value>`` lines (their TAB continuations joined first)."""
+    ``    <name> = <value>`` lines (a long value goes on in lines starting with one TAB, cut
+    anywhere: they are joined by removing exactly ``"\\n\\t"``)."""
     jobs: dict[str, dict[str, str]] = {}
     for block in re.split(r"^Job Id:", text.replace("\n\t", ""), flags=re.MULTILINE)[1:]:
         job_id, _, body = block.partition("\n")
@@ -109,34 +87,42 @@ def parse_qstat_json(text: str) -> dict[str, dict[str, str]]:
     document = json.loads(text)
     if not isinstance(document, dict):
         raise ValueError("qstat -F json printed no JSON object")
-    return {str(job_id): _flat(attrs) for job_id, attrs in (document.get("Jobs") or {}).items()
-            if isinstance(attrs, dict)}
+    return {str(job_id): rows.flattened({**attrs, **_variables(attrs.get("Variable_List"))})
+            for job_id, attrs in (document.get("Jobs") or {}).items() if isinstance(attrs, dict)}
 
 
-def _flat(attrs: Mapping[str, Any]) -> dict[str, str]:
-    flat: dict[str, str] = {}
-    for name, value in attrs.items():
-        if name == "Variable_List" and isinstance(value, dict):
-            flat[name] = ",".join(f"{key}=" + _text(item).replace(",", "\\,")
-                                  for key, item in value.items())
-        elif isinstance(value, dict):
-            flat.update({f"{name}.{key}": _text(item) for key, item in value.items()})
-        else:
-            flat[name] = _text(value)
-    return flat
+def _variables(value: Any) -> dict[str, str]:
+    """A JSON ``Variable_List`` object as the text prints it (``A=1,B=x\\,y``)."""
+    if not isinstance(value, dict):
+        return {}
+    return {"Variable_List": ",".join(f"{key}=" + str(item).replace(",", "\\,")
+                                      for key, item in value.items())}
 
 
-def _text(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-
-
-#: Per-id stderr lines of ``qstat``/``qdel`` (:func:`qcsc_prefect.rows.answers`); another
-#: line is a real error.
+#: Per-id stderr lines of ``qstat``/``qdel`` (``Unknown Job Id <id>``, exit 153; ``<id> Job
+#: has finished``, 35): answers (:func:`qcsc_prefect.rows.answers`); another line is an error.
 ANSWERS = (("unknown", r"Unknown Job Id (\S+)"),
            ("finished", r"Job has finished (\S+)"),        # qdel
            ("finished", r"(\S*[^:\s]) Job has finished"),  # qstat
            ("invalid_state", r"Request invalid for state of job (\S+)"),
            ("malformed", r"illegally formed job identifier: (\S+)"))
+
+
+def job_record(job_id: str, attrs: Mapping[str, str]) -> dict[str, Any]:
+    """The record published as the job's metrics: readable fields, then every attribute.
+
+    Readable: ``job_id``, ``job_name``, ``queue``, ``resource_list`` (select), ``token``,
+    ``exit_status``, ``submit_host``, ``exec_vnode:<node>``, ISO 8601 times
+    (``creation_time``, ``queue_time``, ``eligible_time``, ``start_time``, ``modify_time``)
+    and ``resources_used`` without prefix (sizes in GB, :func:`qcsc_prefect.rows.to_gb`).
+    """
+    out = {"job_id": job_id, **rows.renamed(attrs, _FIELDS)}
+    for chunk in re.findall(r"\(([^()]*)\)", attrs.get("exec_vnode", "")):
+        node, _, spec = chunk.partition(":")
+        key = f"exec_vnode:{node}"
+        out[key] = f"{out[key]}+{spec}" if key in out else spec
+    return {**out, **rows.renamed(attrs, _TIMES, partial(rows.iso_time, fmt=_TIME)),
+            **rows.unprefixed(attrs, "resources_used.", rows.to_gb), **attrs}
 
 
 def status_from_record(job_id: str, attrs: Mapping[str, str],
@@ -164,52 +150,6 @@ def status_from_record(job_id: str, attrs: Mapping[str, str],
         return status(state=killed or _S.FAILED, signal=code - 256, reason=comment)
     return status(state=killed or (_S.COMPLETED if code == 0 else _S.FAILED), exit_code=code,
                   reason=comment)
-
-
-def job_record(job_id: str, attrs: Mapping[str, str]) -> dict[str, Any]:
-    """The record published as the job's metrics: readable fields, then every attribute.
-
-    Readable: ``job_id``, ``job_name``, ``queue``, ``resource_list`` (select), ``token``,
-    ``exit_status``, ``submit_host``, ``exec_vnode:<node>``, ISO 8601 times
-    (``creation_time``, ``queue_time``, ``eligible_time``, ``start_time``, ``modify_time``),
-    ``resources_used`` without prefix (sizes in GB) and ``mem_per_nodes:<node>`` (Miyabi).
-    """
-    out = {"job_id": job_id, **rows.renamed(attrs, _FIELDS)}
-    for chunk in re.findall(r"\(([^()]*)\)", attrs.get("exec_vnode", "")):
-        node, _, spec = chunk.partition(":")
-        key = f"exec_vnode:{node}"
-        out[key] = f"{out[key]}+{spec}" if key in out else spec
-    out.update(rows.renamed(attrs, _TIMES, iso_time))
-    for name, value in attrs.items():
-        used = name.removeprefix("resources_used.")
-        if used != name:
-            out.update(mem_per_nodes(value) if used == "mem_per_nodes" else {used: to_gb(value)})
-    return {**out, **attrs}
-
-
-def iso_time(value: str) -> str:
-    """A PBS time (``Tue Dec 13 14:09:32 2016``) in ISO 8601; anything else unchanged."""
-    try:
-        return datetime.strptime(value.strip(), "%a %b %d %H:%M:%S %Y").isoformat()
-    except ValueError:
-        return value
-
-
-def to_gb(value: str) -> str:
-    """A PBS size (``45460kb``) in GB (1024**3 bytes) as ``"0.04335gb"``; else unchanged."""
-    size = rows.size_bytes(value)
-    return value if size is None else f"{size / 1024 ** 3:.5f}gb"
-
-
-def mem_per_nodes(value: str) -> dict[str, str]:
-    """Miyabi's ``resources_used.mem_per_nodes`` (``'{"mg0001": "1048576kb"}'``) per node."""
-    try:
-        nodes = json.loads(value.strip().strip("'"))
-    except ValueError:
-        nodes = None
-    if not isinstance(nodes, dict):
-        return {"mem_per_nodes": value}
-    return {f"mem_per_nodes:{node}": to_gb(str(mem)) for node, mem in nodes.items()}
 
 
 def variable_list(value: str) -> dict[str, str]:

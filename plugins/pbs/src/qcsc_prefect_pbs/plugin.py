@@ -1,12 +1,8 @@
 """The ``pbs`` target: PBS Professional / OpenPBS through qsub, qstat, qdel and qselect.
 
-:class:`PbsScheduler` declares only what is PBS's own (the commands, the answers, the state
-letters) over :class:`qcsc_prefect.batch.BatchScheduler`, which runs the commands, filters
-ids, caches final statuses and sorts refusals from lost answers. A site preset subclasses
-it and overrides class attributes (see ``qcsc_prefect_miyabi.plugin``).
-
-Job states come from one ``qstat -xf <ids>`` per poll (a preset may override
-:meth:`PbsScheduler.records`). Per-id answers (exit 35, 153) are not failures.
+:class:`PbsScheduler` declares what is PBS's own (commands, answers, state letters) over
+:class:`qcsc_prefect.batch.BatchScheduler`. Job states come from one ``qstat -xf <ids>`` per
+poll. A site preset subclasses it (``qcsc_prefect_miyabi.plugin``).
 """
 
 from __future__ import annotations
@@ -33,13 +29,13 @@ _OPTION_REFUSED = ("illegal option", "invalid option", "unrecognized option", "u
 
 
 class PbsScheduler(BatchScheduler[PbsOptions]):
-    """PBS Professional / OpenPBS. A site preset overrides these class attributes:
+    """PBS Professional / OpenPBS. A site preset overrides these class attributes (and
+    methods: ``miyabi`` reads :meth:`records` its own way and adds to :meth:`status`):
 
     Attributes:
         info: The target's name, options model (its defaults), requirements, result type.
         refusals: qsub messages that mean the job was certainly not queued.
-        states: ``job_state`` letters of live jobs and their :class:`JobState` (a
-            :class:`~qcsc_prefect.states.StateTable`).
+        states: ``job_state`` letters of live jobs (a :class:`~qcsc_prefect.states.StateTable`).
         final: ``job_state`` letters of ended jobs (their state comes from ``Exit_status``).
         lookup_limit: How many of the user's latest jobs a lookup by tag reads.
         lookup_chunk: How many of them one ``qstat`` reads.
@@ -49,7 +45,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         name="pbs", script_suffix=".pbs", options_model=PbsOptions,
         description="PBS Professional / OpenPBS: qsub, qstat -xf (or -F json), qdel, qselect")
     package, template = "qcsc_prefect_pbs", "batch.pbs.j2"
-    job_id_pattern = parsing.JOB_ID
+    job_id_pattern, states, final = parsing.JOB_ID, parsing.STATES, parsing.FINAL
     submit_argv, submitted, cancel_argv = ("qsub",), parsing.SUBMITTED, ("qdel",)
     refusals: ClassVar[tuple[str, ...]] = (
         "Unknown queue", "Unauthorized Request", "Illegal attribute or resource value",
@@ -60,7 +56,6 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         "qsub: illegal -", "directive error", "script file::", "usage: qsub")
     transient = ("Request invalid for state of job",)
     already_gone = ("Job has finished", "Unknown Job Id")
-    states, final = parsing.STATES, parsing.FINAL
     lookup_limit, lookup_chunk = 1000, 100
 
     def directives(self, job: JobSpec, opts: PbsOptions) -> dict[str, Any]:
@@ -83,7 +78,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
                 "tag_variable": f"{parsing.TAG_VARIABLE}={job.tag}"}
 
     def status(self, job_ids: Sequence[str], opts: PbsOptions) -> dict[str, JobStatus]:
-        """Statuses of the ids the server knows (see the module docstring for the calls)."""
+        """Statuses of the ids the server knows, from :meth:`records` (one ``qstat -xf``)."""
         return {job_id: parsing.status_from_record(job_id, attrs, self.state, self.final)
                 for job_id, attrs in self.records(job_ids, opts).items()}
 
@@ -132,7 +127,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
                        else parsing.parse_qstat_full(result.stdout))
         except ValueError as exc:
             return self._plain(f"its JSON could not be read ({exc})", flags, ids, opts)
-        mapping = parsing.match_ids([*printed, *said], ids)
+        mapping = rows.match_ids([*printed, *said], ids, parsing.job_sequence)
         if use_json and len(set(mapping.values())) < len(set(ids)):  # OpenPBS 23 prints only
             return self._plain(  # the first of several jobs with -F json, and no error
                 f"it printed {len(printed)} of {len(set(ids))} jobs", flags, ids, opts)
@@ -141,6 +136,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
 
     def _plain(self, why: str, flags: list[str], ids: Sequence[str], opts: PbsOptions
                ) -> tuple[Records, dict[str, str]]:
+        """Read the plain format from now on (saying ``why``), and ask again."""
         self.found_lacking("json", f"qstat -F json is not usable on this server ({why}); "
                            "reading the plain qstat -f format from now on")
         return self.qstat(flags, ids, opts)
