@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from qcsc_prefect import rows
+from qcsc_prefect import rows, validation
 from qcsc_prefect.batch import BatchScheduler
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.jobs import JobSpec, JobStatus
@@ -145,8 +145,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
 def pbs_job_name(name: str) -> str:
     """``name`` as a PBS job name (``#PBS -N``): at most 236 characters of ``A-Z a-z 0-9
     _ . + -`` (others become ``_``), starting with a letter (else prefixed ``job_``)."""
-    safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", name) or "job"
-    return (safe if safe[0].isalpha() else f"job_{safe}")[:236]
+    return validation.job_name(name, only="_.+-", limit=236)
 
 
 def pbs_path(path: Path, *, field: str) -> str:
