@@ -70,9 +70,9 @@ MUTATIONS = [
         (LC + "test_output_reaches_the_run_log_while_the_job_runs",),
         "live log streaming switched off"),
     Mutation(
-        "no-lost-job-detection", "src/qcsc_prefect/waiting.py",
-        "if time.monotonic() - unknown_since > info.unknown_grace_seconds:",
-        "if False:",
+        "no-lost-job-detection", "src/qcsc_prefect/sight.py",
+        "and time.monotonic() - self._unknown_since > self.unknown_grace)",
+        "and False)",
         (LC + "test_a_job_the_scheduler_forgets_is_reported_lost",),
         "lost-job detection switched off"),
     Mutation(
