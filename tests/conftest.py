@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from qcsc_prefect import SchedulerInfo, TargetOptions, get_registry
 from qcsc_prefect.local.plugin import LocalScheduler
+from qcsc_prefect.testing.availability import unavailable
 
 
 class SiteOptions(TargetOptions):
@@ -31,3 +34,16 @@ def site_target() -> Iterator[str]:
     get_registry().register(plugin, "test-site")
     yield "site"
     get_registry().unregister(plugin)
+
+
+@pytest.fixture
+def slurm() -> None:
+    """The slurm plugin and the local Slurm cluster: skips without the plugin; without a
+    cluster that answers ``sinfo``, skips (fails under ``CI=true``) saying how to start it."""
+    if "slurm" not in get_registry().schedulers:
+        pytest.skip("the slurm plugin is not installed")
+    ok = shutil.which("sinfo") is not None and subprocess.run(
+        ["sinfo", "-h"], capture_output=True, check=False).returncode == 0
+    if not ok:
+        unavailable("the local Slurm cluster", why="sinfo failed",
+                    fix="start it with `sudo bash plugins/slurm/scripts/local-slurm.sh up`")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,20 +12,8 @@ from qcsc_prefect.jobs import JobState
 from qcsc_prefect.lifecycle import plan_job, render_job, write_script_file
 from qcsc_prefect.markers import MarkerSettings, marker_path, read_marker
 from qcsc_prefect.testing import HookRecorder
-from qcsc_prefect.testing.availability import unavailable
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-def slurm() -> None:
-    if "slurm" not in get_registry().schedulers:
-        pytest.skip("the slurm plugin is not installed")
-    ok = shutil.which("sinfo") is not None and subprocess.run(
-        ["sinfo", "-h"], capture_output=True, check=False).returncode == 0
-    if not ok:
-        unavailable("the local Slurm cluster", why="sinfo failed",
-                    fix="start it with `sudo bash plugins/slurm/scripts/local-slurm.sh up`")
 
 
 def test_the_slurm_job_writes_its_marker_with_its_exit_status(tmp_path: Path, slurm: None

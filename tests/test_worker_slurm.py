@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,24 +19,11 @@ from test_worker import (  # the helpers, not the tests
     worker_process,  # noqa: F401 (a fixture, on this module's pool)
 )
 
-from qcsc_prefect.plugins import get_registry
 from qcsc_prefect.records import load_record, record_path
 from qcsc_prefect.testing import HookRecorder
-from qcsc_prefect.testing.availability import unavailable
 from qcsc_prefect.worker.worker import QcscPrefectJobConfiguration
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def slurm() -> None:
-    if "slurm" not in get_registry().schedulers:
-        pytest.skip("the slurm plugin is not installed")
-    ok = shutil.which("sinfo") is not None and subprocess.run(
-        ["sinfo", "-h"], capture_output=True, check=False).returncode == 0
-    if not ok:
-        unavailable("the local Slurm cluster", why="sinfo failed",
-                    fix="start it with `sudo bash plugins/slurm/scripts/local-slurm.sh up`")
 
 
 @pytest.fixture
