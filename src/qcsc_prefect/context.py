@@ -13,6 +13,8 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_run_logger
 
 T = TypeVar("T")
+#: What core logs to: a run logger (an adapter) or a plain logger.
+Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 _fallback_logger = logging.getLogger("qcsc_prefect")
 
@@ -22,7 +24,7 @@ def in_run_context() -> bool:
     return TaskRunContext.get() is not None or FlowRunContext.get() is not None
 
 
-def run_logger() -> logging.Logger | logging.LoggerAdapter[Any]:
+def run_logger() -> Logger:
     """The Prefect run logger inside a run (shipped to the API), else ``qcsc_prefect``."""
     if in_run_context():
         try:

@@ -10,15 +10,12 @@ job means is the watcher's decision.
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import Any
 
+from .context import Logger
 from .errors import PollError
 from .jobs import JobState, JobStatus
 from .poller import PollFailure
-
-Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 
 class JobSight:

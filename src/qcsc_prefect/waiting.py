@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -21,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .context import run_logger
+from .context import Logger, run_logger
 from .errors import JobLostError, JobTimeoutError, PollError
 from .jobs import JobResult, JobSpec, JobState, JobStatus, exit_status_of
 from .logs import LogFollower
@@ -31,8 +30,6 @@ from .records import SubmissionRecord
 from .scheduler import SchedulerInfo
 from .sight import JobSight
 from .wait_policy import WaitPolicy, resolve_wait
-
-Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 #: How often a job that stays HELD is reported again in the run log, in seconds.
 HELD_REMINDER_SECONDS = 600.0

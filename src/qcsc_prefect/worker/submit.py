@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from prefect.exceptions import InfrastructureNotFound
 
+from ..context import Logger
 from ..errors import SchedulerCommandError, SubmitError
 from ..jobs import JobSpec, JobState, JobStatus, exit_status_of
 from ..lifecycle import PlannedJob
@@ -23,8 +23,6 @@ from ..markers import prepare_marker_dir
 from ..plugins import get_registry
 from ..records import SubmissionRecord, load_record, record_path, save_record, utcnow
 from ..submission import open_submission
-
-Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 
 def infrastructure_pid(target: str, job_id: str) -> str:
