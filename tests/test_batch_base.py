@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -324,6 +325,33 @@ def test_template_vars_carry_the_shared_variables_and_the_directives(
     assert tiny.seen == [opts]
     defaults = tiny.template_vars(spec(tmp_path))
     assert (defaults["hold"], defaults["extra_directives"]) == (False, [])
+
+
+def test_a_tag_no_directive_can_carry_is_refused_before_any_directive(
+        tiny: Tiny, tmp_path: Path) -> None:
+    for tag in ("a b", "a,b", "x/y", "t\n"):
+        with pytest.raises(ConfigurationError, match=f"^tag: {re.escape(repr(tag))} must be"):
+            tiny.template_vars(replace(spec(tmp_path), tag=tag))
+    assert tiny.seen == []  # refused before the plugin's own directives ran
+
+
+def test_newest_tagged_reads_newest_first_in_chunks_and_stops_after_the_hits(
+        tiny: Tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tiny, "lookup_chunk", 3)
+    monkeypatch.setattr(tiny, "lookup_limit", 8)
+    asked: list[list[str]] = []
+
+    def tagged(ids: list[str]) -> list[str]:
+        asked.append(ids)
+        return [job_id for job_id in ids if job_id in {"9", "10", "7"}]
+
+    ids = ["2", "10", "x", "7", "9", "10", "100", "3", "1", "4", "5", "6", "8"]
+    assert tiny.newest_tagged(ids, tagged) == ["10", "9", "7"]
+    assert asked == [["100", "10", "9"], ["8", "7", "6"], ["5", "4"]]  # 8: lookup_limit
+    asked.clear()
+    assert tiny.newest_tagged(ids, lambda chunk: asked.append(chunk) or []) == []
+    assert [job_id for chunk in asked for job_id in chunk] == ["100", "10", "9", "8", "7", "6",
+                                                               "5", "4"]
 
 
 # -- declared rather than written ---------------------------------------------------------------

@@ -25,6 +25,20 @@ def test_delimited_rows_of_an_exact_width() -> None:
     assert rows.delimited("a,b\n", ("x", "y"), ",") == [{"x": "a", "y": "b"}]
 
 
+def test_headed_rows_take_their_names_from_the_last_header_line() -> None:
+    text = ("loading...\n,1,RUN\nH, id ,state,reason\n\n,2, EXT ,user: a, b\n,3\n"
+            "x,4,RUN,-\nH,id\n,5,RUN\n")
+    assert rows.headed(text, ("id", "state")) == [
+        {"id": "1", "state": "RUN"}, {"id": "2", "state": "EXT", "reason": "user: a, b"},
+        {"id": "3"}, {"id": "5,RUN"}]
+    assert rows.headed(",1,RUN\n") == []  # no names yet
+
+
+def test_headed_rows_with_other_marks_and_delimiter() -> None:
+    text = "#|id|state\n=|1|RUN\n|2|EXT\n"
+    assert rows.headed(text, delimiter="|", header="#", row="=") == [{"id": "1", "state": "RUN"}]
+
+
 def test_key_values_keep_blanks_in_values() -> None:
     line = "JobId=7 Command=/tmp/my dir/x.sh AllocNode:Sid=h:1 CPUs/Task=1 Power= "
     assert rows.key_values(line) == {"JobId": "7", "Command": "/tmp/my dir/x.sh",

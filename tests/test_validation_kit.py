@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.option_fields import name_values
-from qcsc_prefect.validation import directive_path, job_name
+from qcsc_prefect.validation import directive_path, job_name, submission_tag
 
 
 @pytest.mark.parametrize(("name", "suffix", "expected"), [
@@ -89,3 +89,14 @@ def test_an_output_path_is_written_as_is_when_plain_else_as_its_name() -> None:
         output_path(Path("/my dir/my run.out"))
     with pytest.raises(ConfigurationError, match="not an absolute path"):
         output_path("w/run.out")
+
+
+@pytest.mark.parametrize("tag", ["", "a1b2c3d4e5f6", "run_2-b"])
+def test_a_submission_tag_of_letters_digits_underscores_and_dashes_passes(tag: str) -> None:
+    assert submission_tag(tag) == tag
+
+
+@pytest.mark.parametrize("tag", ["a b", "a.b", "x/y", "é", "a\nb", "$x"])
+def test_any_other_submission_tag_is_refused_by_name(tag: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"^tag: .* must be letters, digits"):
+        submission_tag(tag)

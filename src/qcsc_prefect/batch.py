@@ -61,7 +61,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
@@ -75,6 +75,7 @@ from .scheduler import SchedulerPlugin
 # run_command is looked up here at call time: tests patch ``qcsc_prefect.batch.run_command``.
 from .shell import CommandResult, run_command
 from .templating import launch_command, render_template
+from .validation import submission_tag
 
 __all__ = ["BatchOptions", "BatchScheduler", "CommandOutcomes", "FinalStatuses", "OptionsT"]
 
@@ -108,6 +109,8 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
         submit_via_stdin: Feed the script to the submit command's standard input
             (``bsub < script``) instead of naming it.
         cache_size: How many finished jobs' final statuses are kept.
+        lookup_limit: How many of the newest ids :meth:`newest_tagged` reads at most.
+        lookup_chunk: How many ids it hands its reader at a time.
         retry_delay: Seconds before the first retry of a transient failure (doubling).
     """
 
@@ -121,6 +124,8 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
     submit_via_stdin: ClassVar[bool] = False
     cache_size: ClassVar[int] = 10_000
     retry_delay: ClassVar[float] = 1.0
+    lookup_limit: ClassVar[int] = 1000
+    lookup_chunk: ClassVar[int] = 100
 
     def __init__(self) -> None:
         self._finals = FinalStatuses()
@@ -204,6 +209,23 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
             logger.warning("unknown %s job state %r; treating it as UNKNOWN", self.info.name,
                            word)
         return JobState.UNKNOWN
+
+    def newest_tagged(self, job_ids: Iterable[str],
+                      tagged: Callable[[list[str]], list[str]]) -> list[str]:
+        """For a :meth:`find` on a scheduler that cannot select jobs by tag itself: the ids
+        ``tagged`` picks among the newest :attr:`lookup_limit` valid ``job_ids`` (by their
+        leading number), handed to it :attr:`lookup_chunk` at a time, newest first, until a
+        chunk after the first hits picks none (a submission's jobs are neighbours)."""
+        newest = sorted(self.valid_ids(job_ids), reverse=True,
+                        key=lambda job_id: int(re.sub(r"\D.*", "", job_id, flags=re.S) or 0))
+        newest = newest[:self.lookup_limit]
+        found: list[str] = []
+        for start in range(0, len(newest), self.lookup_chunk):
+            hits = tagged(newest[start:start + self.lookup_chunk])
+            if found and not hits:
+                break
+            found += hits
+        return found
 
     def is_job_id(self, value: str) -> bool:
         """True if ``value`` looks like one of this scheduler's job ids."""
@@ -295,6 +317,7 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
     def template_vars(self, job: JobSpec) -> dict[str, Any]:
         """Every variable the template renders ``job`` with."""
         opts = self.options(job.options)
+        submission_tag(job.tag)
         return {"job": job, "launch": launch_command(job.profile, job.executable),
                 "job_name": job.job_name, "hold": opts.hold,
                 "extra_directives": list(opts.extra_directives), **self.directives(job, opts)}

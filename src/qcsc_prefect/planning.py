@@ -121,7 +121,7 @@ def plan_job(
     name = job_name or default_job_name(exec_profile.command_key)
     check.check("job", "job_name", check.directive_value, name)
     stem = script_filename.rsplit(".", 1)[0] if "." in script_filename[1:] else script_filename
-    tag = tag or new_tag()
+    tag = check.submission_tag(tag) or new_tag()
     spec = JobSpec(
         target=target, job_name=name, work_dir=work, script_path=work / script_filename,
         stdout_path=work / f"{stem}.{tag}.out", stderr_path=work / f"{stem}.{tag}.err",

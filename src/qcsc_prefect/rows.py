@@ -1,11 +1,11 @@
 """Pure readers of the machine-readable output scheduler commands print.
 
-Delimited rows (``sacct --parsable2``, ``squeue --format``, ``bjobs -o ... delimiter=``,
-``pjstat --data``), ``Key=Value`` records on one line (``scontrol show job -o``), nested
-JSON objects as flat fields (``qstat -F json``), numbers that may be missing, an exit code
-with its signal, sizes (``45460kb``) and times, the per-id answers a command prints on
-stderr (``Unknown Job Id 5.pbs``) and ids printed otherwise than asked. A plugin's parsers
-build its statuses from these.
+Delimited rows (``sacct --parsable2``, ``squeue --format``, ``bjobs -o ... delimiter=``),
+rows named by a header line (``pjstat --data``), ``Key=Value`` records on one line
+(``scontrol show job -o``), nested JSON objects as flat fields (``qstat -F json``), numbers
+that may be missing, an exit code with its signal, sizes (``45460kb``) and times, the
+per-id answers a command prints on stderr (``Unknown Job Id 5.pbs``) and ids printed
+otherwise than asked. A plugin's parsers build its statuses from these.
 """
 
 from __future__ import annotations
@@ -44,6 +44,38 @@ def delimited(text: str, fields: Sequence[str], delimiter: str = "|", *,
         if len(values) == count:
             records.append({name: "" if value.strip() in blanks else value.strip()
                             for name, value in zip(fields, values, strict=True)})
+    return records
+
+
+def headed(text: str, fields: Sequence[str] = (), delimiter: str = ",", *,
+           header: str = "H", row: str = "") -> list[dict[str, str]]:
+    """Delimited rows named by a header line, the last field taking the rest of the line:
+    ``<header><delimiter><names>`` names the fields of the ``<row><delimiter><values>``
+    lines after it (``pjstat --data``: ``H,JOB_ID,ST`` then ``,5,RUN``). Names and values
+    are stripped.
+
+    >>> headed("loading...\\nH,id,reason\\n,5, a, b\\n")
+    [{'id': '5', 'reason': 'a, b'}]
+
+    Args:
+        text: The command's output.
+        fields: The field names of rows before any header line.
+        delimiter: What separates the names and the values.
+        header: What a header line holds before its first delimiter.
+        row: What a row holds before its first delimiter (``""``: a row starts with one).
+
+    Returns:
+        The records of the rows, in order; a row with fewer values than names has only
+        the first fields. Other lines (messages, blank lines) are skipped.
+    """
+    names, records = list(fields), []
+    for line in text.splitlines():
+        mark, sep, rest = line.partition(delimiter)
+        if sep and mark == header:
+            names = [name.strip() for name in rest.split(delimiter)]
+        elif sep and mark == row and names:
+            values = rest.split(delimiter, len(names) - 1)
+            records.append(dict(zip(names, map(str.strip, values), strict=False)))
     return records
 
 

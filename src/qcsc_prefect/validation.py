@@ -121,6 +121,18 @@ def directive_value(value: str) -> str:
     return value
 
 
+def submission_tag(tag: str) -> str:
+    """A submission tag, which every scheduler writes into a directive and every output
+    file's name: letters, digits, ``_`` and ``-`` only (``""``: an untagged job).
+
+    Raises:
+        ConfigurationError: Naming ``tag`` and what it may hold.
+    """
+    if tag and not re.fullmatch(r"[A-Za-z0-9_-]+", tag):
+        raise ConfigurationError(f"tag: {tag!r} must be letters, digits, '_' and '-'")
+    return tag
+
+
 def job_name(name: str, *, only: str, limit: int, suffix: str = "") -> str:
     """``name`` as a scheduler's job name (``#PBS -N``, ``#PJM --name``): never refused,
     made safe instead.

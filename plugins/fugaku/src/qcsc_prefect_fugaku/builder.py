@@ -61,8 +61,7 @@ def pjm_job_name(name: str, tag: str = "") -> str:
     characters become ``_``, a name not starting with a letter gets ``job_`` in front, and
     the name is cut so that ``<name>.<tag>`` fits (:func:`qcsc_prefect.validation.job_name`).
     """
-    suffix = f"{TAG_SEPARATOR}{tag}" if tag else ""
-    return job_name(name, only="._-", limit=MAX_JOB_NAME, suffix=suffix)
+    return job_name(name, only="._-", limit=MAX_JOB_NAME, suffix=tag and TAG_SEPARATOR + tag)
 
 
 def tag_of(pjm_name: str) -> str:

@@ -31,9 +31,8 @@ STATES = StateTable("PJM", {
 PJM_CODES: Mapping[int, str] = {
     0: "normal end", 1: "cancelled by pjdel", 2: "rejected at acceptance",
     3: "execution rejected by gate check", 4: "held by pjhold", 6: "cancelled by step dependency",
-    7: "cancelled by deadline", 8: "cancelled by gate check",
-    9: "ended at job-information rebuild", 11: "elapse limit exceeded",
-    12: "memory limit exceeded", 13: "disk limit exceeded",
+    7: "cancelled by deadline", 8: "cancelled by gate check", 9: "ended at job-information rebuild",
+    11: "elapse limit exceeded", 12: "memory limit exceeded", 13: "disk limit exceeded",
     16: "work directory or stdin/stdout/stderr file inaccessible",
     18: "ended after its minimum elapse for another job or a deadline", 20: "node down",
     21: "shell execution failure", 22: "interconnect error", 23: "killed by the OOM killer",
@@ -49,26 +48,13 @@ _PC_STATES: Mapping[int, JobState] = {11: JobState.TIMEOUT, 12: JobState.OUT_OF_
 SUBMITTED = re.compile(r"(?:^|\s)Job\s+(\d+(?:_\d+)?)\s+submitted\.?", re.MULTILINE)
 #: A PJM error line (``[ERR.] PJM 0112 pjdel Job 9 does not exist.``), whatever the exit code.
 ERROR = re.compile(r"^[ \t]*\[ERR\.\][ \t]*PJM[ \t]+\d{4}\b.*$", re.MULTILINE)
-_STATS_LINE = re.compile(r"^\s*([^:]+?)\s*:\s?(.*?)\s*$")
-_NODE_SECTION = re.compile(r"^\s*\[*Node Statistical Information", re.MULTILINE)
 
 
 def parse_pjstat(text: str, *, items: Iterable[str] = CHOOSE_ITEMS) -> dict[str, dict[str, str]]:
-    """Job id to record from ``pjstat --data`` output; no rows is no job (PJM skips unknown ids).
-
-    Columns are named by the ``H,...`` header line, else by the chosen ``items``. The last
-    column takes the rest of the line, so a ``REASON`` chosen last may hold commas.
-    """
-    header = [ITEM_HEADERS.get(item, item.upper()) for item in items]
-    records = {}
-    for line in text.splitlines():
-        if line.startswith("H,"):
-            header = [name.strip() for name in line.split(",")[1:]]
-        elif line.startswith(","):
-            values = (v.strip() for v in line[1:].split(",", len(header) - 1))
-            if (row := dict(zip(header, values, strict=False))).get("JOB_ID"):
-                records[row["JOB_ID"]] = row
-    return records
+    """Job id to record from ``pjstat --data`` output, columns named by its ``H,...`` line or
+    else by the chosen ``items``; no rows is no job (PJM skips unknown ids)."""
+    fields = [ITEM_HEADERS.get(item, item.upper()) for item in items]
+    return {row["JOB_ID"]: row for row in rows.headed(text, fields) if row.get("JOB_ID")}
 
 
 def status_of(record: Mapping[str, str]) -> JobStatus:
@@ -86,9 +72,8 @@ def status_of(record: Mapping[str, str]) -> JobStatus:
         JobState.TIMEOUT if "ELAPSE LIMIT" in text.upper()
         else JobState.COMPLETED if not pc and ec == 0 and not sn else JobState.FAILED)
     reason = "" if text == "-" else text
-    if pc:
-        code = f"PJM code {pc}: {PJM_CODES.get(pc, 'abnormal end')}"
-        reason = f"{reason} ({code})" if reason else code
+    code = f"PJM code {pc}: {PJM_CODES.get(pc, 'abnormal end')}" if pc else ""
+    reason = f"{reason} ({code})" if reason and code else reason or code
     ran = state.is_terminal and native in {"EXT", "CCL", "ERR"}
     return JobStatus(state=state, native_state=native, exit_code=ec if ran else None,
                      signal=(sn or None) if ran else None, reason=reason,
@@ -101,6 +86,6 @@ def parse_stats(text: str) -> dict[str, str]:
     ``JOB ID : 1006903`` becomes ``stats.job_id``, ``ELAPSE TIME (USE) : ...``
     ``stats.elapse_time_(use)`` (the original's naming). Per-node sections are not read.
     """
-    lines = _NODE_SECTION.split(text, maxsplit=1)[0].splitlines()
-    return {f"stats.{found[1].lower().replace(' ', '_')}": found[2]
-            for found in map(_STATS_LINE.match, lines) if found}
+    head = re.split(r"(?m)^\s*\[*Node Statistical Information", text, maxsplit=1)[0]
+    found = (re.match(r"\s*([^:]+?)\s*:\s?(.*?)\s*$", line) for line in head.splitlines())
+    return {f"stats.{hit[1].lower().replace(' ', '_')}": hit[2] for hit in found if hit}

@@ -1,17 +1,11 @@
-"""The ``fugaku`` target: Fujitsu PJM's pjsub, pjstat and pjdel over the batch-scheduler base.
-
-PJM shows a job in one of two views: unfinished jobs in ``pjstat``, ended ones (``EXT``,
-``CCL``, ``RJT``) in ``pjstat -H``. Errors are ``[ERR.] PJM nnnn`` lines, which old PJM
-versions printed with exit code 0: a command that printed one failed, and only those
-lines are a failed ``pjdel``'s problems (its ``[INFO]`` lines are fine).
-"""
+"""The ``fugaku`` target: Fujitsu PJM's pjsub, pjstat and pjdel over the batch-scheduler base."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from qcsc_prefect.batch import BatchOptions, BatchScheduler
@@ -27,7 +21,11 @@ from .run import FugakuRunResult
 
 
 class FugakuScheduler(BatchScheduler[FugakuOptions]):
-    """Fugaku through the Fujitsu PJM client commands: pjsub, pjstat (+ ``-H``), pjdel."""
+    """Fugaku through PJM. A job shows in one of two views: unfinished jobs in ``pjstat``,
+    ended ones (``EXT``, ``CCL``, ``RJT``) in ``pjstat -H``. Errors are ``[ERR.] PJM nnnn``
+    lines, which old PJM versions printed with exit code 0: a command that printed one failed,
+    and only those lines are a failed ``pjdel``'s problems (its ``[INFO]`` lines are fine).
+    """
 
     info = SchedulerInfo(
         name="fugaku", script_suffix=".pjm", options_model=FugakuOptions,
@@ -61,11 +59,19 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
         if p.launcher != "single" and p.mpiprocs and not any(
                 re.match(r"(?i)(max-proc-per-node|proc)(=|$)", option) for option in mpi):
             mpi.append(f"max-proc-per-node={p.mpiprocs}")
+        shapes = re.findall(r"(?i)(?:^|,)node=([^,]+)", ",".join(opts.pjm_resources))
+        count = math.prod(int(d) if d.isdigit() else 0
+                          for d in shapes[0].split(":")[0].split("x")) if shapes else p.num_nodes
+        if len(shapes) > 1 or count != p.num_nodes:
+            raise ConfigurationError("target_options: pjm_resources: " + (
+                f"node is given {len(shapes)} times; give it once" if len(shapes) > 1 else
+                f"node={shapes[0]} holds {count} nodes but num_nodes is {p.num_nodes}; make "
+                "them agree (num_nodes sets the MPI process count)"))
         paths = {"output": job.stdout_path, "error": job.stderr_path, "stats": stats_path(job)}
         return {**opts.model_dump(exclude=set(BatchOptions.model_fields)),
                 "job_name": pjm_job_name(job.job_name, job.tag), "resource_group": job.queue,
                 "group_name": job.project, "mpi_options_for_pjm": mpi,
-                "num_nodes": None if _node_shape(opts, p.num_nodes) else p.num_nodes,
+                "num_nodes": None if shapes else p.num_nodes,
                 "elapse_time": elapse(p.walltime) if p.walltime else None,
                 **{key: directive_path(path, field="script_filename", only="._/+,:@=-",
                                        directive="#PJM -o/-e/--spath", quote=str,
@@ -93,32 +99,16 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
             return None
         if (job_id := status.record.get("JOB_ID")) and stats.get("stats.job_id", job_id) != job_id:
             return None  # another submission's file
-        record = {**status.record, "stats_file": str(path), **stats}
-        return dataclasses.replace(status, record=record)
+        return replace(status, record={**status.record, "stats_file": str(path), **stats})
 
     def _pjstat(self, ids: Sequence[str], opts: FugakuOptions, *, history: bool = False,
                 items: Sequence[str] = parsing.CHOOSE_ITEMS) -> dict[str, dict[str, str]]:
         """The ``pjstat [-H] --data`` rows of ``ids`` (all this user's jobs when none)."""
-        argv = ["pjstat", *(["-H"] if history else []), "-v", "--data", "--choose",
-                ",".join(items), *ids]
+        command = ["pjstat", "-H"] if history else ["pjstat"]
+        argv = [*command, "-v", "--data", "--choose", ",".join(items), *ids]
         rows = parsing.parse_pjstat(self.checked(self.run(argv, opts)).stdout, items=items)
-        source = "pjstat -H" if history else "pjstat"
-        return {job_id: {**row, "source": source} for job_id, row in rows.items()
+        return {job_id: {**row, "source": " ".join(command)} for job_id, row in rows.items()
                 if not ids or job_id in ids}
-
-
-def _node_shape(opts: FugakuOptions, num_nodes: int) -> str | None:
-    """The ``node=`` value of ``pjm_resources``, if any, checked against ``num_nodes``."""
-    shapes = re.findall(r"(?i)(?:^|,)node=([^,]+)", ",".join(opts.pjm_resources))
-    if not shapes:
-        return None
-    count = math.prod(int(d) if d.isdigit() else 0 for d in shapes[0].split(":")[0].split("x"))
-    if len(shapes) > 1 or count != num_nodes:
-        raise ConfigurationError("target_options: pjm_resources: " + (
-            f"node is given {len(shapes)} times; give it once" if len(shapes) > 1 else
-            f"node={shapes[0]} holds {count} nodes but num_nodes is {num_nodes}; make them "
-            "agree (num_nodes sets the MPI process count)"))
-    return shapes[0]
 
 
 plugin = FugakuScheduler()

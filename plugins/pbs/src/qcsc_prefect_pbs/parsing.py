@@ -35,14 +35,11 @@ _NAMES = ("FAIL1 FAIL2 RETRY INITABT INITRST INITRMG BADRESRT - - FAILUID RERUN 
 #: PBS's own (negative) ``Exit_status`` codes: ``JOB_EXEC_<name>`` (OpenPBS ``job.h``), with
 #: what it means where the name does not say it or the user can act on it.
 EXEC_CODES: Mapping[int, str] = {
-    **{-n: name for n, name in enumerate(_NAMES.split(), 1) if name != "-"},
+    **{-n: name + (f": exceeded resource {name[5:].lower()}" if name[:5] == "KILL_" else "")
+       for n, name in enumerate(_NAMES.split(), 1) if name != "-"},
     -1: "FAIL1: failed before its files were set up",
     -2: "FAIL2: failed after its files were set up",
-    -10: "FAILUID: invalid uid/gid for the job (check group_list)",
-    -24: "KILL_NCPUS_BURST: exceeded resource ncpus (burst)",
-    -25: "KILL_NCPUS_SUM: exceeded resource ncpus (sum)", -26: "KILL_VMEM: exceeded resource vmem",
-    -27: "KILL_MEM: exceeded resource mem", -28: "KILL_CPUT: exceeded resource cput",
-    -29: "KILL_WALLTIME: exceeded resource walltime"}
+    -10: "FAILUID: invalid uid/gid for the job (check group_list)"}
 #: How a job ended with one of :data:`EXEC_CODES`: ``FAILED`` unless listed here.
 EXEC_STATES: Mapping[int, JobState] = {
     **dict.fromkeys((-1, -2, -3, -7, -10, -13, -21, -23, -30), _S.BOOT_FAIL),
@@ -82,9 +79,7 @@ def parse_qstat_json(text: str) -> dict[str, dict[str, str]]:
     Raises:
         ValueError: If the text is not ``qstat``'s JSON.
     """
-    if not text.strip():
-        return {}
-    document = json.loads(text)
+    document = json.loads(text) if text.strip() else {}
     if not isinstance(document, dict):
         raise ValueError("qstat -F json printed no JSON object")
     return {str(job_id): rows.flattened({**attrs, **_variables(attrs.get("Variable_List"))})

@@ -1,21 +1,15 @@
-"""The ``pbs`` target: PBS Professional / OpenPBS through qsub, qstat, qdel and qselect.
-
-:class:`PbsScheduler` declares what is PBS's own (commands, answers, state letters) over
-:class:`qcsc_prefect.batch.BatchScheduler`. Job states come from one ``qstat -xf <ids>`` per
-poll. A site preset subclasses it (``qcsc_prefect_miyabi.plugin``).
-"""
+"""The ``pbs`` target: PBS Professional / OpenPBS through qsub, qstat, qdel and qselect,
+declared over :class:`qcsc_prefect.batch.BatchScheduler`; one ``qstat -xf <ids>`` per poll."""
 
 from __future__ import annotations
 
 import getpass
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from qcsc_prefect import rows, validation
 from qcsc_prefect.batch import BatchScheduler
-from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.jobs import JobSpec, JobStatus
 from qcsc_prefect.scheduler import SchedulerInfo
 from qcsc_prefect.validation import directive_path
@@ -25,20 +19,15 @@ from .options import PbsOptions
 
 Records = dict[str, dict[str, str]]
 #: What qstat says when it does not know ``-F json`` (an old server).
-_OPTION_REFUSED = ("illegal option", "invalid option", "unrecognized option", "usage:")
+_REFUSED = ("illegal option", "invalid option", "unrecognized option", "usage:")
 
 
 class PbsScheduler(BatchScheduler[PbsOptions]):
-    """PBS Professional / OpenPBS. A site preset overrides these class attributes (and
-    methods: ``miyabi`` reads :meth:`records` its own way and adds to :meth:`status`):
+    """PBS Professional / OpenPBS. A site preset overrides class attributes (``info``,
+    ``refusals``, ...) and methods (``miyabi``: :meth:`records`, :meth:`status`).
 
     Attributes:
-        info: The target's name, options model (its defaults), requirements, result type.
-        refusals: qsub messages that mean the job was certainly not queued.
-        states: ``job_state`` letters of live jobs (a :class:`~qcsc_prefect.states.StateTable`).
         final: ``job_state`` letters of ended jobs (their state comes from ``Exit_status``).
-        lookup_limit: How many of the user's latest jobs a lookup by tag reads.
-        lookup_chunk: How many of them one ``qstat`` reads.
     """
 
     info = SchedulerInfo(
@@ -56,16 +45,13 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         "qsub: illegal -", "directive error", "script file::", "usage: qsub")
     transient = ("Request invalid for state of job",)
     already_gone = ("Job has finished", "Unknown Job Id")
-    lookup_limit, lookup_chunk = 1000, 100
 
     def directives(self, job: JobSpec, opts: PbsOptions) -> dict[str, Any]:
         """Queue, ``select``, walltime, group, PBS-safe name, quoted output paths, tag.
 
         Raises:
-            ConfigurationError: If the job's paths or tag cannot be written as directives.
+            ConfigurationError: If the job's paths cannot be written as directives.
         """
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", job.tag):
-            raise ConfigurationError(f"tag: {job.tag!r} must be letters, digits, '_' and '-'")
         pbs_path(job.work_dir, field="work_dir")  # blame the work dir first, then the name
         p = job.profile
         select = [str(p.num_nodes), *(f"{key}={value}" for key, value in (
@@ -83,20 +69,12 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
                 for job_id, attrs in self.records(job_ids, opts).items()}
 
     def find(self, tag: str, opts: PbsOptions) -> list[str]:
-        """``qselect -x -u <user>``, then the records of the latest :attr:`lookup_limit`
-        jobs, newest first, :attr:`lookup_chunk` per ``qstat`` (it asks the server once per
-        id), until a chunk after the tagged jobs holds none."""
+        """``qselect -x -u <user>``, then the newest jobs' records (:meth:`newest_tagged`:
+        ``qstat`` asks the server once per id)."""
         listed = self.checked(self.run(["qselect", "-x", "-u", getpass.getuser()], opts))
-        ids = sorted(self.valid_ids(listed.stdout.split()), reverse=True,
-                     key=lambda job_id: int(parsing.job_sequence(job_id).split("[")[0]))
-        found: list[str] = []
-        for start in range(0, min(len(ids), self.lookup_limit), self.lookup_chunk):
-            chunk = self.records(ids[start:start + self.lookup_chunk], opts)
-            hits = [job_id for job_id, attrs in chunk.items() if parsing.tag_of(attrs) == tag]
-            if found and not hits:
-                break
-            found += hits
-        return found
+        return self.newest_tagged(listed.stdout.split(), lambda ids: [
+            job_id for job_id, attrs in self.records(ids, opts).items()
+            if parsing.tag_of(attrs) == tag])
 
     def records(self, job_ids: Sequence[str], opts: PbsOptions) -> Records:
         """The attributes of every id the server knows, live or finished, by asked id.
@@ -116,30 +94,27 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         use_json = opts.status_format == "json" and not self.lacks("json")
         result = self.run(["qstat", *flags, *(["-F", "json"] if use_json else []), *ids], opts)
         said, others = rows.answers(result.stderr, parsing.ANSWERS)
-        if result.returncode != 0 and (others or not said):
-            if use_json and any(w in line.lower() for line in others for w in _OPTION_REFUSED):
-                return self._plain(" ".join(others), flags, ids, opts)
-            raise self.failed(result)
-        if others:  # exit 0 and a message: "PBS is not configured to maintain job history"
-            self.warn_once(f"quiet: {others[0]}", "qstat said: %s", " | ".join(others))
         try:
+            if result.returncode != 0 and (others or not said):
+                if use_json and any(w in line.lower() for line in others for w in _REFUSED):
+                    raise ValueError(" ".join(others))
+                raise self.failed(result)
             printed = (parsing.parse_qstat_json(result.stdout) if use_json
                        else parsing.parse_qstat_full(result.stdout))
+            mapping = rows.match_ids([*printed, *said], ids, parsing.job_sequence)
+            if use_json and len(set(mapping.values())) < len(set(ids)):  # OpenPBS 23.06 prints
+                raise ValueError(  # only the first of several jobs with -F json, and no error
+                    f"it printed {len(printed)} of {len(set(ids))} jobs")
         except ValueError as exc:
-            return self._plain(f"its JSON could not be read ({exc})", flags, ids, opts)
-        mapping = rows.match_ids([*printed, *said], ids, parsing.job_sequence)
-        if use_json and len(set(mapping.values())) < len(set(ids)):  # OpenPBS 23 prints only
-            return self._plain(  # the first of several jobs with -F json, and no error
-                f"it printed {len(printed)} of {len(set(ids))} jobs", flags, ids, opts)
+            if not use_json:
+                raise
+            self.found_lacking("json", f"qstat -F json is not usable on this server ({exc}); "
+                               "reading the plain qstat -f format from now on")
+            return self.qstat(flags, ids, opts)
+        if others:  # exit 0 and a message: "PBS is not configured to maintain job history"
+            self.warn_once(f"quiet: {others[0]}", "qstat said: %s", " | ".join(others))
         return ({mapping[job_id]: attrs for job_id, attrs in printed.items() if job_id in mapping},
                 {mapping[job_id]: kind for job_id, kind in said.items() if job_id in mapping})
-
-    def _plain(self, why: str, flags: list[str], ids: Sequence[str], opts: PbsOptions
-               ) -> tuple[Records, dict[str, str]]:
-        """Read the plain format from now on (saying ``why``), and ask again."""
-        self.found_lacking("json", f"qstat -F json is not usable on this server ({why}); "
-                           "reading the plain qstat -f format from now on")
-        return self.qstat(flags, ids, opts)
 
 
 def pbs_job_name(name: str) -> str:
