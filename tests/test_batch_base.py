@@ -33,6 +33,7 @@ from qcsc_prefect.batch import BatchOptions, BatchScheduler
 from qcsc_prefect.directives import DirectiveSyntax
 from qcsc_prefect.shell import CommandCall, CommandResult, observe_commands
 from qcsc_prefect.templating import launch_command
+from qcsc_prefect.validation import PathRule
 
 
 class TinyOptions(BatchOptions):
@@ -355,6 +356,28 @@ def test_newest_tagged_reads_newest_first_in_chunks_and_stops_after_the_hits(
 
 
 # -- declared rather than written ---------------------------------------------------------------
+
+
+def test_declared_output_paths_are_checked_quoted_and_blamed_on_the_right_field(
+        tiny: Tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tiny, "output_paths", PathRule("#T -o", refuse="$", absolute=True))
+    variables = tiny.template_vars(spec(tmp_path))
+    assert (variables["output"], variables["error"]) == (f'"{tmp_path}/hello.t.out"',
+                                                         f'"{tmp_path}/hello.t.err"')
+    bad_dir = tmp_path / "a$b"
+    with pytest.raises(ConfigurationError, match=r"^work_dir: .*'\$', which #T -o cannot"):
+        tiny.template_vars(replace(spec(tmp_path), work_dir=bad_dir,
+                                   stdout_path=bad_dir / "x.out", stderr_path=bad_dir / "x.err"))
+    with pytest.raises(ConfigurationError, match=r"^script_filename: .*'\$'"):
+        tiny.template_vars(replace(spec(tmp_path), stdout_path=tmp_path / "h$.t.out"))
+    monkeypatch.setattr(tiny, "output_paths", PathRule("#T -o", refuse="$", quote=str,
+                                                       name_if_refused=True))
+    named = tiny.output_values(replace(spec(tmp_path), work_dir=bad_dir,
+                                       stdout_path=bad_dir / "x.out"), stats=bad_dir / "x.st")
+    assert named == {"output": "x.out", "error": str(tmp_path / "hello.t.err"),
+                     "stats": "x.st"}
+    assert "output" not in Tiny(tmp_path).template_vars(spec(tmp_path))  # none declared
+
 
 
 class DeclaredOptions(BatchOptions):

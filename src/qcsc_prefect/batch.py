@@ -48,7 +48,8 @@ What the base does for every scheduler:
 Much of a plugin is then declared rather than written: the submit and cancel commands
 (:attr:`~BatchScheduler.submit_argv`, :attr:`~BatchScheduler.cancel_argv`), the id in the
 submit answer (:attr:`~BatchScheduler.submitted`), error lines printed with exit code 0
-(:attr:`~BatchScheduler.error_line`), and the state words
+(:attr:`~BatchScheduler.error_line`), how output-path directives hold a path
+(:attr:`~BatchScheduler.output_paths`), and the state words
 (:class:`~qcsc_prefect.states.StateTable`).
 
 This module composes parts kept apart (and re-exported here): the options model
@@ -75,7 +76,7 @@ from .scheduler import SchedulerPlugin
 # run_command is looked up here at call time: tests patch ``qcsc_prefect.batch.run_command``.
 from .shell import CommandResult, run_command
 from .templating import launch_command, render_template
-from .validation import submission_tag
+from .validation import PathRule, submission_tag
 
 __all__ = ["BatchOptions", "BatchScheduler", "CommandOutcomes", "FinalStatuses", "OptionsT"]
 
@@ -106,6 +107,8 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
         submitted: Where the job id is in the submit command's output: group 1 of the
             first match, the default :meth:`parse_submit`.
         cancel_argv: The cancel command before the ids: the default :meth:`cancel_command`.
+        output_paths: How the template's ``output`` and ``error`` directives hold the job's
+            output paths (:meth:`output_values`); ``None``: the plugin writes them itself.
         submit_via_stdin: Feed the script to the submit command's standard input
             (``bsub < script``) instead of naming it.
         cache_size: How many finished jobs' final statuses are kept.
@@ -121,6 +124,7 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
     submit_argv: ClassVar[tuple[str, ...]] = ()
     submitted: ClassVar[re.Pattern[str] | None] = None
     cancel_argv: ClassVar[tuple[str, ...]] = ()
+    output_paths: ClassVar[PathRule | None] = None
     submit_via_stdin: ClassVar[bool] = False
     cache_size: ClassVar[int] = 10_000
     retry_delay: ClassVar[float] = 1.0
@@ -227,6 +231,23 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
             found += hits
         return found
 
+    def output_values(self, job: JobSpec, **paths: Path) -> dict[str, str]:
+        """``output`` and ``error`` (and the other ``paths``) as :attr:`output_paths` writes
+        them. A rule the work dir breaks is blamed on ``work_dir``, else on
+        ``script_filename`` (the file names' stem); with ``name_if_refused`` a work dir never
+        is, as the directive then holds the file name alone.
+
+        Raises:
+            ConfigurationError: Naming the field, the rule broken and the fix.
+        """
+        rule = self.output_paths
+        if rule is None:
+            raise NotImplementedError("set output_paths to have the base write output paths")
+        if not rule.name_if_refused:
+            rule(job.work_dir, field="work_dir")
+        paths = {"output": job.stdout_path, "error": job.stderr_path, **paths}
+        return {key: rule(path, field="script_filename") for key, path in paths.items()}
+
     def is_job_id(self, value: str) -> bool:
         """True if ``value`` looks like one of this scheduler's job ids."""
         return bool(self.job_id_pattern.match(value))
@@ -315,12 +336,20 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
     # -- the hooks, built from the parts above ----------------------------------------------
 
     def template_vars(self, job: JobSpec) -> dict[str, Any]:
-        """Every variable the template renders ``job`` with."""
+        """Every variable the template renders ``job`` with: ``job``, ``launch``,
+        ``job_name``, ``hold``, ``extra_directives``, ``output`` and ``error`` (with
+        :attr:`output_paths`) and the plugin's :meth:`directives`.
+
+        Raises:
+            ConfigurationError: If the tag, an output path or a directive cannot be written.
+        """
         opts = self.options(job.options)
         submission_tag(job.tag)
         return {"job": job, "launch": launch_command(job.profile, job.executable),
                 "job_name": job.job_name, "hold": opts.hold,
-                "extra_directives": list(opts.extra_directives), **self.directives(job, opts)}
+                "extra_directives": list(opts.extra_directives),
+                **(self.output_values(job) if self.output_paths else {}),
+                **self.directives(job, opts)}
 
     def render(self, job: JobSpec) -> str:
         """Render the plugin's template for ``job`` (pure)."""

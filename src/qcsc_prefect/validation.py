@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -226,6 +227,30 @@ def directive_path(path: str | os.PathLike[str], *, field: str, directive: str,
         raise ConfigurationError(f"{field}: {text!r} has {len(text)} characters; {directive} "
                                  f"holds at most {limit} characters: choose a shorter {field}")
     return quote(text)
+
+
+@dataclass(frozen=True)
+class PathRule:
+    """How a scheduler's output-path directive holds a path, declared once (a plugin's
+    :attr:`BatchScheduler.output_paths <qcsc_prefect.batch.BatchScheduler>`): the keyword
+    arguments of :func:`directive_path` but ``path`` and ``field``.
+
+    >>> PathRule("#PBS -o/-e", refuse="\\$")("/w/a b/x.out", field="work_dir")
+    '"/w/a b/x.out"'
+    """
+
+    directive: str
+    refuse: str = ""
+    printable_ascii: bool = False
+    only: str | None = None
+    absolute: bool = False
+    limit: int | None = None
+    quote: Callable[[str], str] = double_quoted
+    name_if_refused: bool = False
+
+    def __call__(self, path: str | os.PathLike[str], *, field: str) -> str:
+        """``path`` as the directive's value (:func:`directive_path`), errors naming ``field``."""
+        return directive_path(path, field=field, **vars(self))
 
 
 def artifact_key(value: str) -> str:

@@ -16,7 +16,7 @@ from qcsc_prefect.testing import strip_marker_lines
 from qcsc_prefect.testing.contract import HOSTILE
 from qcsc_prefect.testing.fakesched.pbs import directives, split_words
 from qcsc_prefect_pbs import PbsOptions
-from qcsc_prefect_pbs.plugin import pbs_job_name, pbs_path
+from qcsc_prefect_pbs.plugin import pbs_job_name, plugin
 
 
 def render(work: Path, *, project: str = "", queue: str = "workq", script: str = "batch.pbs",
@@ -103,7 +103,7 @@ def test_hostile_values_are_quoted(tmp_path: Path) -> None:
 ])
 def test_output_paths_survive_qsubs_word_splitting(name: str) -> None:
     path = Path("/work/gz00") / name / "run.tag.out"
-    value = pbs_path(path, field="work_dir")
+    value = plugin.output_paths(path, field="work_dir")
     assert split_words(f" -o {value}") == ["-o", str(path)]
 
 
@@ -113,7 +113,7 @@ def test_output_paths_survive_qsubs_word_splitting(name: str) -> None:
 def test_unsafe_paths_are_refused_by_field(path: str, bad: str) -> None:
     pattern = rf"work_dir: .*contains {re.escape(repr(bad))}, which #PBS -o/-e cannot hold"
     with pytest.raises(ConfigurationError, match=pattern):
-        pbs_path(Path(path), field="work_dir")
+        plugin.output_paths(Path(path), field="work_dir")
 
 
 def test_a_bad_work_dir_or_script_name_is_blamed_on_that_field(tmp_path: Path) -> None:

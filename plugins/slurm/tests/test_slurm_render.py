@@ -19,7 +19,7 @@ from qcsc_prefect_slurm import (
     to_slurm_template_kwargs,
     write_script_file,
 )
-from qcsc_prefect_slurm.plugin import sbatch_path
+from qcsc_prefect_slurm.plugin import plugin
 
 REQ = SlurmJobRequest(partition="debug", executable="/opt/bin/solver")
 
@@ -104,7 +104,7 @@ def test_hostile_values_are_quoted(tmp_path: Path) -> None:
     ("/w/h#x/o.out", '"/w/h#x/o.out"'),
 ])
 def test_output_paths_are_escaped_for_sbatch(path: str, value: str) -> None:
-    assert sbatch_path(Path(path), field="work_dir") == value
+    assert plugin.output_paths(Path(path), field="work_dir") == value
 
 
 def test_unsafe_paths_are_refused_by_field(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from qcsc_prefect.batch import BatchOptions, BatchScheduler
 from qcsc_prefect.errors import ConfigurationError
 from qcsc_prefect.jobs import JobSpec, JobStatus
 from qcsc_prefect.scheduler import SchedulerInfo
-from qcsc_prefect.validation import directive_path
+from qcsc_prefect.validation import PathRule
 
 from . import parsing
 from .builder import elapse, pjm_job_name, stats_path, tag_of
@@ -45,15 +45,19 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
                 "is not a data area", "set PJM_LLIO_GFSCACHE to")
     transient = ("[ERR.] PJM 0190 ", "[ERR.] PJM 0290 ")  # the PJM daemon is not present
     already_gone = ("[ERR.] PJM 0112 ", "[ERR.] PJM 0113 ")  # no such job; ended: no pjdel
+    #: Output paths absolute if plain, else file names: PJM resolves them in the work dir,
+    #: where pjsub runs.
+    output_paths = PathRule("#PJM -o/-e/--spath", only="._/+,:@=-", quote=str,
+                            name_if_refused=True)
 
     def directives(self, job: JobSpec, opts: FugakuOptions) -> dict[str, Any]:
         """This target's options (the MPI parameters completed), resources, group, tagged
-        PJM job name and output paths (absolute if plain, else file names: PJM resolves them
-        in the work dir, where pjsub runs).
+        PJM job name and statistics file path.
 
         Raises:
-            ConfigurationError: If an output file name cannot be a directive, or a ``node``
-                shape in ``pjm_resources`` is given twice or does not hold ``num_nodes``.
+            ConfigurationError: If the statistics file name cannot be a directive, or a
+                ``node`` shape in ``pjm_resources`` is given twice or does not hold
+                ``num_nodes``.
         """
         p, mpi = job.profile, list(opts.mpi_options_for_pjm)
         if p.launcher != "single" and p.mpiprocs and not any(
@@ -67,15 +71,12 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
                 f"node is given {len(shapes)} times; give it once" if len(shapes) > 1 else
                 f"node={shapes[0]} holds {count} nodes but num_nodes is {p.num_nodes}; make "
                 "them agree (num_nodes sets the MPI process count)"))
-        paths = {"output": job.stdout_path, "error": job.stderr_path, "stats": stats_path(job)}
         return {**opts.model_dump(exclude=set(BatchOptions.model_fields)),
                 "job_name": pjm_job_name(job.job_name, job.tag), "resource_group": job.queue,
                 "group_name": job.project, "mpi_options_for_pjm": mpi,
                 "num_nodes": None if shapes else p.num_nodes,
                 "elapse_time": elapse(p.walltime) if p.walltime else None,
-                **{key: directive_path(path, field="script_filename", only="._/+,:@=-",
-                                       directive="#PJM -o/-e/--spath", quote=str,
-                                       name_if_refused=True) for key, path in paths.items()}}
+                "stats": self.output_paths(stats_path(job), field="script_filename")}
 
     def status(self, job_ids: Sequence[str], opts: FugakuOptions) -> dict[str, JobStatus]:
         """``pjstat`` for all ids, then ``pjstat -H`` for those the live view lacked."""

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from qcsc_prefect import rows, validation
 from qcsc_prefect.batch import BatchScheduler
 from qcsc_prefect.jobs import JobSpec, JobStatus
 from qcsc_prefect.scheduler import SchedulerInfo
-from qcsc_prefect.validation import directive_path
+from qcsc_prefect.validation import PathRule
 
 from . import parsing
 from .options import PbsOptions
@@ -43,24 +42,20 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         "Access to queue is denied", "Queue is not enabled", "Access from host not allowed",
         "Maximum number of jobs already in queue", "would exceed", "Invalid Job Dependency",
         "qsub: illegal -", "directive error", "script file::", "usage: qsub")
+    #: qsub splits a directive into words like a shell without expansions: double-quoted.
+    output_paths = PathRule("#PBS -o/-e", refuse="\\$", printable_ascii=True, absolute=True,
+                            limit=1024)
     transient = ("Request invalid for state of job",)
     already_gone = ("Job has finished", "Unknown Job Id")
 
     def directives(self, job: JobSpec, opts: PbsOptions) -> dict[str, Any]:
-        """Queue, ``select``, walltime, group, PBS-safe name, quoted output paths, tag.
-
-        Raises:
-            ConfigurationError: If the job's paths cannot be written as directives.
-        """
-        pbs_path(job.work_dir, field="work_dir")  # blame the work dir first, then the name
+        """Queue, ``select``, walltime, group, PBS-safe name, tag."""
         p = job.profile
         select = [str(p.num_nodes), *(f"{key}={value}" for key, value in (
             ("mpiprocs", p.mpiprocs), ("ompthreads", p.ompthreads)) if value)]
         return {"login_shell": bool(p.modules), "job_name": pbs_job_name(job.job_name),
                 "queue": job.queue, "group_list": job.project, "select": ":".join(select),
                 "walltime": p.walltime, "direct_write": opts.direct_write,
-                "output": pbs_path(job.stdout_path, field="script_filename"),
-                "error": pbs_path(job.stderr_path, field="script_filename"),
                 "tag_variable": f"{parsing.TAG_VARIABLE}={job.tag}"}
 
     def status(self, job_ids: Sequence[str], opts: PbsOptions) -> dict[str, JobStatus]:
@@ -121,14 +116,6 @@ def pbs_job_name(name: str) -> str:
     """``name`` as a PBS job name (``#PBS -N``): at most 236 characters of ``A-Z a-z 0-9
     _ . + -`` (others become ``_``), starting with a letter (else prefixed ``job_``)."""
     return validation.job_name(name, only="_.+-", limit=236)
-
-
-def pbs_path(path: Path, *, field: str) -> str:
-    """``path`` as a ``#PBS -o``/``-e`` value, double-quoted (qsub splits a directive into
-    words like a shell without expansions): absolute printable ASCII without ``\\`` and
-    ``$``, of at most 1024 characters, or a ConfigurationError naming ``field``."""
-    return directive_path(path, field=field, directive="#PBS -o/-e", refuse="\\$",
-                          printable_ascii=True, absolute=True, limit=1024)
 
 
 plugin = PbsScheduler()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from qcsc_prefect import rows
@@ -21,22 +20,13 @@ from qcsc_prefect.batch import BatchScheduler
 from qcsc_prefect.errors import SchedulerCommandError
 from qcsc_prefect.jobs import JobSpec, JobStatus, exit_status_of
 from qcsc_prefect.scheduler import SchedulerInfo
-from qcsc_prefect.validation import directive_path
+from qcsc_prefect.validation import PathRule
 
 from . import parsing
 from .options import SlurmOptions
 from .run import SlurmRunResult
 
 logger = logging.getLogger("qcsc_prefect_slurm")
-
-
-def sbatch_path(path: Path, *, field: str) -> str:
-    """``path`` as an ``#SBATCH --output``/``--error`` value: double-quoted, ``%`` doubled
-    (sbatch reads a shell word, then expands ``%j``-style patterns); a backslash (sbatch
-    drops it) or line break is a ConfigurationError naming ``field``."""
-    return directive_path(
-        path, field=field, directive="#SBATCH --output/--error", refuse="\\\n\r",
-        quote=lambda text: '"' + text.replace("%", "%%").replace('"', '\\"') + '"')
 
 
 class SlurmScheduler(BatchScheduler[SlurmOptions]):
@@ -61,16 +51,17 @@ class SlurmScheduler(BatchScheduler[SlurmOptions]):
     #: What squeue/scontrol print (rc 1) when the one id asked is unknown or purged.
     unknown_id = ("Invalid job id specified",)
     already_gone = (*unknown_id, "already completing or completed")
+    #: sbatch reads a shell word, then expands ``%j``-style patterns: double-quoted, ``%``
+    #: doubled; a backslash (sbatch drops it) or a line break is refused.
+    output_paths = PathRule("#SBATCH --output/--error", refuse="\\\n\r", quote=lambda text: (
+        '"' + text.replace("%", "%%").replace('"', '\\"') + '"'))
 
     def directives(self, job: JobSpec, opts: SlurmOptions) -> dict[str, Any]:
-        """Partition, account, resources, output paths, the tag comment and the QPU."""
-        field = "work_dir" if "\\" in str(job.work_dir) else "script_filename"
+        """Partition, account, resources, the tag comment and the QPU."""
         prof = job.profile
         return {"partition": job.queue, "account": job.project, "nodes": prof.num_nodes,
                 "ntasks_per_node": prof.mpiprocs, "cpus_per_task": prof.ompthreads,
-                "time": prof.walltime, "output": sbatch_path(job.stdout_path, field=field),
-                "error": sbatch_path(job.stderr_path, field=field),
-                "comment": parsing.tag_comment(job.tag), "qpu": opts.qpu}
+                "time": prof.walltime, "comment": parsing.tag_comment(job.tag), "qpu": opts.qpu}
 
     def find(self, tag: str, opts: SlurmOptions) -> list[str]:
         """This user's jobs whose ``--comment`` carries ``tag``, among those the controller
