@@ -54,37 +54,14 @@ UNITS=(SHCI SHCIbasics Determinants integral input Davidson SHCIgetdeterminants
 DEB_PACKAGES=(g++ make patch libboost-mpi-dev libboost-serialization-dev libeigen3-dev
               libopenmpi-dev openmpi-bin)
 
-nl=$'\n'
-say() { printf 'build-dice: %s\n' "$*" >&2; }
-die() { local code=$1; shift; printf 'build-dice: error: %s\n' "$*" >&2; exit "$code"; }
-# shellcheck source=../../../scripts/lib/debian.sh
-source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/../../../scripts/lib/debian.sh"
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; }
+# shellcheck source-path=SCRIPTDIR source=../../../scripts/lib/cached-build.sh
+source "$SCRIPT_DIR/../../../scripts/lib/cached-build.sh" build-dice
 
 cache_dir=${QCSC_DICE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qcsc-prefect/dice}
-jobs=$(nproc 2>/dev/null || echo 2)
-install=1
-force=0
 apply_patch=1
-source_arg=""
-while (($#)); do
-    case $1 in
-        --cache-dir) (($# >= 2)) || die 2 "--cache-dir needs a directory"; cache_dir=$2; shift ;;
-        --cache-dir=*) cache_dir=${1#*=} ;;
-        --jobs) (($# >= 2)) || die 2 "--jobs needs a number"; jobs=$2; shift ;;
-        --jobs=*) jobs=${1#*=} ;;
-        --no-install) install=0 ;;
-        --force) force=1 ;;
-        --no-patch) apply_patch=0 ;;
-        -h|--help) usage; exit 0 ;;
-        -*) usage; die 2 "unknown option $1" ;;
-        *) [[ -z $source_arg ]] || die 2 "give one SOURCE (got '$source_arg' and '$1')"
-           source_arg=$1 ;;
-    esac
-    shift
-done
-[[ -n $source_arg ]] || { usage; die 2 "no SOURCE given: pass a Dice source directory or tarball"; }
-[[ $jobs =~ ^[1-9][0-9]*$ ]] || die 2 "--jobs: '$jobs' is not a positive number"
+on_option() { [[ $1 == --no-patch ]] && apply_patch=0; }  # parse_options' hook: Dice's own option
+need_source="pass a Dice source directory or tarball"
+parse_options "$@"
 [[ -e $source_arg ]] || die 2 "SOURCE '$source_arg' does not exist"
 
 MPICXX=${MPICXX:-mpicxx}
@@ -92,25 +69,17 @@ EIGEN_INCLUDE=${EIGEN_INCLUDE:-/usr/include/eigen3}
 BOOST_ROOT=${BOOST_ROOT:-}
 DICE_CXXFLAGS=${DICE_CXXFLAGS:-}
 
-mkdir -p "$cache_dir"
-cache_dir=$(cd "$cache_dir" && pwd -P)
-scratch=$(mktemp -d "$cache_dir/.work.XXXXXX")
-trap 'rm -rf "$scratch"' EXIT
+open_cache_dir
+make_scratch .work
 
 # --- the source tree --------------------------------------------------------------------
 if [[ -f $source_arg ]]; then
-    say "unpacking $source_arg"
-    mkdir "$scratch/src"
-    tar -xf "$source_arg" -C "$scratch/src" 2>"$scratch/tar.err" \
-        || die 2 "cannot unpack '$source_arg' as a tarball: $(head -c 400 "$scratch/tar.err")"
+    unpack_tarball "$source_arg" "$scratch/src"
     search_root=$scratch/src
 else
     search_root=$(cd "$source_arg" && pwd -P)
 fi
-src=""
-for candidate in "$search_root" "$search_root"/*/; do
-    if [[ -f ${candidate%/}/SHCI/SHCI.cpp ]]; then src=${candidate%/}; break; fi
-done
+src=$(find_source_tree "$search_root" SHCI/SHCI.cpp)
 [[ -n $src ]] || die 2 "'$source_arg' holds no Dice source: expected SHCI/SHCI.cpp in it or in one of its subdirectories"
 for unit in "${UNITS[@]}"; do
     [[ -f $src/SHCI/$unit.cpp ]] || die 2 "'$source_arg' is not a complete Dice source: SHCI/$unit.cpp is missing"
@@ -134,43 +103,30 @@ binary=$entry/bin/Dice
 
 missing_libs() { ldd "$1" 2>/dev/null | awk '/not found/ {print $1}' | tr '\n' ' '; }
 
-publish() {  # point DIR/bin/Dice at the binary and print its path (the last stdout line)
-    mkdir -p "$cache_dir/bin"
-    ln -sfn "../$key/bin/Dice" "$cache_dir/bin/.Dice.$$"
-    mv -fT "$cache_dir/bin/.Dice.$$" "$cache_dir/bin/Dice"
-    printf '%s\n' "$binary"
+publish_binary() {  # point DIR/bin/Dice at the binary and print its path (the last stdout line)
+    publish "$cache_dir/bin/Dice" "../$key/bin/Dice" "$binary"
 }
 
 # --- build dependencies ---------------------------------------------------------------
-ensure_packages() {
-    local missing
-    missing=$(missing_packages "${DEB_PACKAGES[@]}")
-    [[ -n $missing ]] || return 0
-    if ((install)) && ((EUID == 0)) && command -v apt-get >/dev/null; then
-        say "installing Debian packages: $missing"
-        # shellcheck disable=SC2086
-        apt_install $missing
-    else
-        say "missing Debian packages: $missing(install them with: sudo apt-get install --no-install-recommends $missing, or load your site's MPI, Boost and Eigen and set MPICXX/BOOST_ROOT/EIGEN_INCLUDE)"
-    fi
+on_missing_packages() {  # ensure_packages' hook: only a warning (MPICXX and the probes decide)
+    say "missing Debian packages: $1(install them with: sudo apt-get install --no-install-recommends $1, or load your site's MPI, Boost and Eigen and set MPICXX/BOOST_ROOT/EIGEN_INCLUDE)"
 }
 
 # --- fast path: the cached binary ---------------------------------------------------------
-exec 9>"$cache_dir/.lock-$key"
-flock 9
+lock_key "$key"
 if ((!force)) && [[ -x $binary ]]; then
     if [[ -z $(missing_libs "$binary") ]]; then
         say "cached: $binary (source hash $key)"
-        publish
+        publish_binary
         exit 0
     fi
     say "cached binary $binary misses shared libraries ($(missing_libs "$binary")); installing dependencies"
-    ensure_packages
-    if [[ -z $(missing_libs "$binary") ]]; then publish; exit 0; fi
+    ensure_packages "" "${DEB_PACKAGES[@]}"
+    if [[ -z $(missing_libs "$binary") ]]; then publish_binary; exit 0; fi
     say "still missing: $(missing_libs "$binary"); rebuilding"
 fi
 
-ensure_packages
+ensure_packages "" "${DEB_PACKAGES[@]}"
 command -v "$MPICXX" >/dev/null \
     || die 3 "MPI C++ compiler '$MPICXX' not found on PATH: install openmpi (Debian: libopenmpi-dev openmpi-bin), load your site's MPI module, or set MPICXX"
 
@@ -252,4 +208,4 @@ fi
 mv -f "$build/bin/Dice" "$entry/bin/.Dice.tmp"
 mv -f "$entry/bin/.Dice.tmp" "$binary"
 say "installed $binary"
-publish
+publish_binary

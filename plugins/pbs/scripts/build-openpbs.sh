@@ -48,37 +48,13 @@ RUNTIME_PACKAGES=(libhwloc15 libical3 libcjson1 libedit2 libexpat1 libpq5 libssl
                   libpython3.11 postgresql-15 python3)
 PYTHON_BIN=${PYTHON_BIN:-/usr/bin/python3}
 
-nl=$'\n'
-say() { printf 'build-openpbs: %s\n' "$*" >&2; }
-die() { local code=$1; shift; printf 'build-openpbs: error: %s\n' "$*" >&2; exit "$code"; }
-# shellcheck source=../../../scripts/lib/debian.sh
-source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/../../../scripts/lib/debian.sh"
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; }
-
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo_root=$(cd "$script_dir/../../.." && pwd -P)
+# shellcheck source-path=SCRIPTDIR source=../../../scripts/lib/cached-build.sh
+source "$repo_root/scripts/lib/cached-build.sh" build-openpbs
 
 cache_dir=${QCSC_OPENPBS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qcsc-prefect/openpbs}
-jobs=$(nproc 2>/dev/null || echo 2)
-install=1
-force=0
-source_arg=""
-while (($#)); do
-    case $1 in
-        --cache-dir) (($# >= 2)) || die 2 "--cache-dir needs a directory"; cache_dir=$2; shift ;;
-        --cache-dir=*) cache_dir=${1#*=} ;;
-        --jobs) (($# >= 2)) || die 2 "--jobs needs a number"; jobs=$2; shift ;;
-        --jobs=*) jobs=${1#*=} ;;
-        --no-install) install=0 ;;
-        --force) force=1 ;;
-        -h|--help) usage; exit 0 ;;
-        -*) usage; die 2 "unknown option $1" ;;
-        *) [[ -z $source_arg ]] || die 2 "give one SOURCE (got '$source_arg' and '$1')"
-           source_arg=$1 ;;
-    esac
-    shift
-done
-[[ $jobs =~ ^[1-9][0-9]*$ ]] || die 2 "--jobs: '$jobs' is not a positive number"
+parse_options "$@"
 
 # --- find the source ----------------------------------------------------------------------
 pick_tarball() {  # a directory holding openpbs-*.tar.gz -> the newest such tarball
@@ -120,8 +96,7 @@ fi
 key=$(printf '%s\n' "recipe=$RECIPE_VERSION" "src=$source_hash" "python=$PYTHON_BIN" \
       | sha256sum | cut -c1-16)
 
-mkdir -p "$cache_dir"
-cache_dir=$(cd "$cache_dir" && pwd -P)
+open_cache_dir
 entry=$cache_dir/$key
 marker=$entry/.qcsc/complete
 
@@ -135,33 +110,17 @@ missing_libs() {  # shared libraries the installed daemons and commands cannot f
     printf '%s' "$out" | sort -u | tr '\n' ' ' | sed 's/^ *//; s/ *$//'
 }
 
-publish() {  # point DIR/current at the install and print the prefix (the last stdout line)
-    ln -sfn "$key" "$cache_dir/.current.$$"
-    mv -fT "$cache_dir/.current.$$" "$cache_dir/current"
-    printf '%s\n' "$entry"
+publish_prefix() {  # point DIR/current at the install and print the prefix (the last stdout line)
+    publish "$cache_dir/current" "$key" "$entry"
 }
 
 # --- Debian packages ------------------------------------------------------------------------
-ensure_packages() {  # ensure_packages WHAT PKG...
-    local what=$1; shift
-    local missing
-    missing=$(missing_packages "$@")
-    [[ -n $missing ]] || return 0
-    if ((install)) && ((EUID == 0)) && command -v apt-get >/dev/null; then
-        say "installing $what Debian packages: $missing"
-        # shellcheck disable=SC2086
-        apt_install $missing
-    else
-        die 3 "missing $what Debian packages: $missing(install them with: apt-get install --no-install-recommends $missing)"
-    fi
+on_missing_packages() {  # ensure_packages' hook: a missing package is an error
+    die 3 "missing $2 Debian packages: $1(install them with: apt-get install --no-install-recommends $1)"
 }
 
 # --- fast path: the cached install ----------------------------------------------------------
-exec 9>"$cache_dir/.lock-$key"
-if ! flock -n 9; then
-    say "another build of this source is running (lock $cache_dir/.lock-$key); waiting for it"
-    flock 9
-fi
+lock_key "$key" "another build of this source is running"
 if ((!force)) && [[ -f $marker && -x $entry/sbin/pbs_server ]]; then
     if [[ -n $(missing_libs) ]]; then
         say "cached install $entry misses shared libraries ($(missing_libs)); installing run-time packages"
@@ -169,7 +128,7 @@ if ((!force)) && [[ -f $marker && -x $entry/sbin/pbs_server ]]; then
     fi
     if [[ -z $(missing_libs) ]]; then
         say "cached: $entry (source hash $key)"
-        publish
+        publish_prefix
         exit 0
     fi
     say "still missing: $(missing_libs); rebuilding"
@@ -180,8 +139,7 @@ for tool in autoconf automake libtoolize make gcc g++ "$PYTHON_BIN"; do
     command -v "$tool" >/dev/null || die 3 "'$tool' not found: install the build dependencies (${BUILD_PACKAGES[*]})"
 done
 
-scratch=$(mktemp -d "$cache_dir/.work-$key.XXXXXX")
-trap 'rm -rf "$scratch"' EXIT
+make_scratch ".work-$key"
 log=$scratch/build.log
 : >"$log"
 fail() {  # fail STEP: keep the log beside the cache and exit 4
@@ -190,22 +148,13 @@ fail() {  # fail STEP: keep the log beside the cache and exit 4
 }
 
 if [[ $source_kind == tarball ]]; then
-    say "unpacking $source_arg"
-    mkdir "$scratch/src"
-    tar -xf "$source_arg" -C "$scratch/src" 2>"$scratch/tar.err" \
-        || die 2 "cannot unpack '$source_arg' as a tarball: $(head -c 400 "$scratch/tar.err")"
-    search_root=$scratch/src
+    unpack_tarball "$source_arg" "$scratch/src"
 else
     say "copying the source tree $source_arg"
     mkdir "$scratch/src"
     (cd "$source_arg" && tar --exclude=./.git -cf - .) | tar -xf - -C "$scratch/src"
-    search_root=$scratch/src
 fi
-src=""
-for candidate in "$search_root" "$search_root"/*/; do
-    candidate=${candidate%/}
-    if [[ -f $candidate/configure.ac && -d $candidate/src/server ]]; then src=$candidate; break; fi
-done
+src=$(find_source_tree "$scratch/src" configure.ac src/server/)
 [[ -n $src ]] || die 2 "'$source_arg' holds no OpenPBS source: expected configure.ac and src/server in it or one level down"
 
 start=$SECONDS
@@ -261,4 +210,4 @@ mv "$staged" "$entry"
 rm -f "$cache_dir/$key.failed.log"
 say "built and installed in $((SECONDS - start)) s: $entry"
 [[ -z $(missing_libs) ]] || die 4 "the installed programs cannot find shared libraries: $(missing_libs)"
-publish
+publish_prefix
