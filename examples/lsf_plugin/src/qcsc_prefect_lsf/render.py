@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from qcsc_prefect import ConfigurationError, JobSpec
+from qcsc_prefect import JobSpec
 
 #: Prefix of the job description (``bsub -Jd``) that stamps a job with its submission tag.
 TAG_PREFIX = "qcsc-prefect:"
@@ -30,15 +30,8 @@ def run_limit(seconds: int) -> str:
 
 
 def tag_description(tag: str) -> str:
-    """The job description (``bsub -Jd``) that stamps a job with submission ``tag``.
-
-    Raises:
-        ConfigurationError: If the tag holds characters a directive cannot carry.
-    """
-    if not _PLAIN.match(tag):
-        raise ConfigurationError(
-            f"tag: {tag!r} must be letters, digits and . _ + - (it becomes the LSF job "
-            "description); leave it empty for a generated one")
+    """The job description (``bsub -Jd``) that stamps a job with submission ``tag`` (the
+    base has checked it: letters, digits, ``_`` and ``-``, nothing LSF reads specially)."""
     return f"{TAG_PREFIX}{tag}"
 
 
