@@ -47,11 +47,13 @@ EXEC_STATES: Mapping[int, JobState] = {
     -26: _S.OUT_OF_MEMORY, -27: _S.OUT_OF_MEMORY, -29: _S.TIMEOUT}
 _EXCEEDED = {"walltime": _S.TIMEOUT, "mem": _S.OUT_OF_MEMORY, "vmem": _S.OUT_OF_MEMORY}
 _ATTRIBUTE = re.compile(r"^    (\S+) +=(?: (.*))?$", re.MULTILINE)  # "Mail_Users =" is empty
-#: Readable record fields and the attribute each copies (times in ISO 8601 from ``_TIME``).
-_FIELDS = {"job_name": "Job_Name", "queue": "queue", "resource_list": "Resource_List.select",
-           "token": "TOKEN", "exit_status": "Exit_status", "submit_host": "Submit_Host"}
-_TIMES = {"creation_time": "ctime", "queue_time": "qtime", "eligible_time": "etime",
-          "start_time": "stime", "modify_time": "mtime"}
+#: Readable fields of a job's record and the attribute each copies.
+RECORD_FIELDS = {"job_name": "Job_Name", "queue": "queue",
+                 "resource_list": "Resource_List.select", "token": "TOKEN",
+                 "exit_status": "Exit_status", "submit_host": "Submit_Host"}
+#: Readable times of a job's record (ISO 8601) and the attribute each copies.
+RECORD_TIMES = {"creation_time": "ctime", "queue_time": "qtime", "eligible_time": "etime",
+                "start_time": "stime", "modify_time": "mtime"}
 _TIME = "%a %b %d %H:%M:%S %Y"  # Tue Dec 13 14:09:32 2016
 
 
@@ -82,16 +84,13 @@ def parse_qstat_json(text: str) -> dict[str, dict[str, str]]:
     document = json.loads(text) if text.strip() else {}
     if not isinstance(document, dict):
         raise ValueError("qstat -F json printed no JSON object")
-    return {str(job_id): rows.flattened({**attrs, **_variables(attrs.get("Variable_List"))})
-            for job_id, attrs in (document.get("Jobs") or {}).items() if isinstance(attrs, dict)}
-
-
-def _variables(value: Any) -> dict[str, str]:
-    """A JSON ``Variable_List`` object as the text prints it (``A=1,B=x\\,y``)."""
-    if not isinstance(value, dict):
-        return {}
-    return {"Variable_List": ",".join(f"{key}=" + str(item).replace(",", "\\,")
-                                      for key, item in value.items())}
+    jobs = {str(job_id): attrs for job_id, attrs in (document.get("Jobs") or {}).items()
+            if isinstance(attrs, dict)}
+    for attrs in jobs.values():
+        if isinstance(variables := attrs.get("Variable_List"), dict):
+            attrs["Variable_List"] = ",".join(f"{key}=" + str(value).replace(",", "\\,")
+                                              for key, value in variables.items())
+    return {job_id: rows.flattened(attrs) for job_id, attrs in jobs.items()}
 
 
 #: Per-id stderr lines of ``qstat``/``qdel`` (``Unknown Job Id <id>``, exit 153; ``<id> Job
@@ -104,19 +103,15 @@ ANSWERS = (("unknown", r"Unknown Job Id (\S+)"),
 
 
 def job_record(job_id: str, attrs: Mapping[str, str]) -> dict[str, Any]:
-    """The record published as the job's metrics: readable fields, then every attribute.
-
-    Readable: ``job_id``, ``job_name``, ``queue``, ``resource_list`` (select), ``token``,
-    ``exit_status``, ``submit_host``, ``exec_vnode:<node>``, ISO 8601 times
-    (``creation_time``, ``queue_time``, ``eligible_time``, ``start_time``, ``modify_time``)
-    and ``resources_used`` without prefix (sizes in GB, :func:`qcsc_prefect.rows.to_gb`).
-    """
-    out = {"job_id": job_id, **rows.renamed(attrs, _FIELDS)}
+    """The record published as the job's metrics: ``job_id``, :data:`RECORD_FIELDS`,
+    ``exec_vnode:<node>``, :data:`RECORD_TIMES`, ``resources_used`` without its prefix
+    (sizes in GB, :func:`qcsc_prefect.rows.to_gb`), then every attribute."""
+    out = {"job_id": job_id, **rows.renamed(attrs, RECORD_FIELDS)}
     for chunk in re.findall(r"\(([^()]*)\)", attrs.get("exec_vnode", "")):
         node, _, spec = chunk.partition(":")
         key = f"exec_vnode:{node}"
         out[key] = f"{out[key]}+{spec}" if key in out else spec
-    return {**out, **rows.renamed(attrs, _TIMES, partial(rows.iso_time, fmt=_TIME)),
+    return {**out, **rows.renamed(attrs, RECORD_TIMES, partial(rows.iso_time, fmt=_TIME)),
             **rows.unprefixed(attrs, "resources_used.", rows.to_gb), **attrs}
 
 
