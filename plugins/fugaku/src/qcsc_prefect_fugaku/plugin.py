@@ -63,18 +63,10 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
         if p.launcher != "single" and p.mpiprocs and not any(
                 re.match(r"(?i)(max-proc-per-node|proc)(=|$)", option) for option in mpi):
             mpi.append(f"max-proc-per-node={p.mpiprocs}")
-        shapes = re.findall(r"(?i)(?:^|,)node=([^,]+)", ",".join(opts.pjm_resources))
-        count = math.prod(int(d) if d.isdigit() else 0
-                          for d in shapes[0].split(":")[0].split("x")) if shapes else p.num_nodes
-        if len(shapes) > 1 or count != p.num_nodes:
-            raise ConfigurationError("target_options: pjm_resources: " + (
-                f"node is given {len(shapes)} times; give it once" if len(shapes) > 1 else
-                f"node={shapes[0]} holds {count} nodes but num_nodes is {p.num_nodes}; make "
-                "them agree (num_nodes sets the MPI process count)"))
         return {**opts.model_dump(exclude=set(BatchOptions.model_fields)),
                 "job_name": pjm_job_name(job.job_name, job.tag), "resource_group": job.queue,
                 "group_name": job.project, "mpi_options_for_pjm": mpi,
-                "num_nodes": None if shapes else p.num_nodes,
+                "num_nodes": None if _node_shape(opts, p.num_nodes) else p.num_nodes,
                 "elapse_time": elapse(p.walltime) if p.walltime else None,
                 "stats": self.output_paths(stats_path(job), field="script_filename")}
 
@@ -110,6 +102,20 @@ class FugakuScheduler(BatchScheduler[FugakuOptions]):
         rows = parsing.parse_pjstat(self.checked(self.run(argv, opts)).stdout, items=items)
         return {job_id: {**row, "source": " ".join(command)} for job_id, row in rows.items()
                 if not ids or job_id in ids}
+
+
+def _node_shape(opts: FugakuOptions, num_nodes: int) -> str | None:
+    """The ``node=`` value of ``pjm_resources``, if any, checked against ``num_nodes``."""
+    shapes = re.findall(r"(?i)(?:^|,)node=([^,]+)", ",".join(opts.pjm_resources))
+    if not shapes:
+        return None
+    count = math.prod(int(d) if d.isdigit() else 0 for d in shapes[0].split(":")[0].split("x"))
+    if len(shapes) > 1 or count != num_nodes:
+        raise ConfigurationError("target_options: pjm_resources: " + (
+            f"node is given {len(shapes)} times; give it once" if len(shapes) > 1 else
+            f"node={shapes[0]} holds {count} nodes but num_nodes is {num_nodes}; make them "
+            "agree (num_nodes sets the MPI process count)"))
+    return shapes[0]
 
 
 plugin = FugakuScheduler()
