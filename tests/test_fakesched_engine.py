@@ -154,3 +154,14 @@ def test_wrapped_commands_start_without_prefect_and_log_their_calls(tmp_path: Pa
     assert imported == "", f"the fake command imported {imported}"
     assert rows == [f"{seq} finished"]
     assert cluster.calls("fakestat") == [["-x", "a b"]]
+
+
+def test_a_call_still_being_appended_is_not_read_as_a_torn_line(tmp_path: Path) -> None:
+    cluster = FakeCluster(tmp_path / "state")
+    cluster.record_call("qstat", ["-f", "1.x"])
+    with open(cluster.root / "calls.log", "a") as log:  # a reader's view mid-append
+        log.write('{"at": 1e10, "command": "qstat", "argv": ["-f", "2')
+    assert cluster.calls("qstat") == [["-f", "1.x"]]
+    with open(cluster.root / "calls.log", "a") as log:
+        log.write('.x"]}\n')
+    assert cluster.calls("qstat") == [["-f", "1.x"], ["-f", "2.x"]]

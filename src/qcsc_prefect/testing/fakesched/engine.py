@@ -358,11 +358,16 @@ class FakeCluster:
                 if command is None or entry["command"] == command]
 
     def call_log(self, *, since: float = 0.0) -> list[dict[str, Any]]:
-        """Every recorded call as ``{"at": epoch, "command": name, "argv": [...]}``."""
+        """Every recorded call as ``{"at": epoch, "command": name, "argv": [...]}``.
+
+        A command may be appending its line while this reads: a read can end inside a line
+        that straddles a page, so only newline-terminated lines are calls yet.
+        """
         try:
-            lines = (self.root / "calls.log").read_text().splitlines()
+            text = (self.root / "calls.log").read_text()
         except FileNotFoundError:
             return []
+        lines = text[:text.rfind("\n") + 1].splitlines()
         entries = [json.loads(line) for line in lines if line.strip()]
         return [e for e in entries if e["at"] >= since]
 
