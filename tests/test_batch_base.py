@@ -176,6 +176,14 @@ def submit(tiny: Tiny, tmp_path: Path, body: str) -> tuple[str, str]:
     return tiny.submit_script(script, cwd=tmp_path, options=None)
 
 
+def test_printed_ids_match_asked_ids_by_the_sequence_group_of_the_id_pattern(
+        tiny: Tiny) -> None:
+    assert tiny.match_ids(["5", "6.x", "7"], ["5", "6", "8"]) == {"5": "5"}  # no group
+    tiny.job_id_pattern = re.compile(r"^(?P<sequence>\d+)(\.[\w.-]+)?$")
+    assert tiny.match_ids(["5", "6.x.example.org", "7.x", "9.a"], ["5", "6.x", "8", "9.b", "9.c"]
+                          ) == {"5": "5", "6.x.example.org": "6.x"}  # 9: two candidates
+
+
 def test_an_id_is_the_answer_of_a_successful_submission(tiny: Tiny, tmp_path: Path) -> None:
     assert submit(tiny, tmp_path, 'echo "job 17"; echo "in $PWD on $1"') == (
         "17", f"job 17\nin {tmp_path} on {tmp_path / 'job.sh'}")

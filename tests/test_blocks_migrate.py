@@ -272,8 +272,8 @@ def test_target_fields_move_into_target_options_or_are_listed_as_dropped(
     ("orig-bad-omp", "environments: OMP_NUM_THREADS='8' contradicts ompthreads=4; remove one"),
     ("orig-bad-walltime", "walltime: '90' is not HH:MM:SS; write e.g. '01:30:00'"),
     ("orig-bad-slurm", "target_options for target 'slurm': extra_directives: "
-                       "'--output=mine.out' sets --output, which qcsc-prefect writes itself; "
-                       "remove it"),
+                       "'--output=mine.out' sets --output, the job's output files, which "
+                       "qcsc-prefect streams into the run log; remove it"),
     ("orig-bad-queue", "queue_cpu: 'regular c' contains characters a scheduler directive"),
 ])
 def test_documents_our_checks_refuse_are_reported_with_field_and_fix_and_not_written(

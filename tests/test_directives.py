@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from qcsc_prefect.directives import DirectiveSyntax, name_value_items
+from qcsc_prefect.directives import CORE_WRITES, DirectiveSyntax, name_value_items, written_by_core
 
 WRITTEN = "which qcsc-prefect writes itself; remove it"
 GETOPT = DirectiveSyntax(prefix="#X", command="xsub", example="-m abe", options="short",
@@ -55,3 +55,33 @@ def test_bad_entries_say_why(syntax: DirectiveSyntax, raw: str, message: str | N
 def test_name_value_items() -> None:
     assert name_value_items("mem=4gb, walltime=1:00:00,,place") == ["mem", "walltime", "place"]
     assert name_value_items("") == []
+
+
+def test_written_by_core_gives_each_option_its_parts_reason() -> None:
+    reserved = written_by_core(output="-o|-e", nodes=" -l select | -n ")
+    assert reserved == {"-o": CORE_WRITES["output"], "-e": CORE_WRITES["output"],
+                        "-l select": CORE_WRITES["nodes"], "-n": CORE_WRITES["nodes"]}
+
+
+def test_written_by_core_refuses_an_unknown_part_by_name() -> None:
+    with pytest.raises(ValueError, match=r"unknown part\(s\) partition, queu; name one of output"):
+        written_by_core(queue="-q", queu="-q", partition="-p")
+
+
+def test_every_core_reason_says_what_to_do() -> None:
+    assert all("; set" in why or why.endswith("; remove it") or "; pass" in why
+               for why in CORE_WRITES.values())
+
+
+def test_a_syntax_built_from_written_by_core_refuses_with_the_kits_reason() -> None:
+    syntax = DirectiveSyntax(prefix="#X", command="xsub", example="-m abe", options="short",
+                             attached=True, reserved=written_by_core(
+                                 queue="-q", walltime="-l walltime") | {"-k": "mine; remove it"})
+    with pytest.raises(ValueError, match=re.escape(
+            "'-q other' sets -q, the queue; set it in the HPC profile (queue_cpu/queue_gpu)")):
+        syntax.check("-q other")
+    with pytest.raises(ValueError, match="sets -l walltime, the walltime; set walltime in"):
+        syntax.check("-lmem=4gb,walltime=1:00:00")
+    with pytest.raises(ValueError, match="sets -k, mine; remove it"):
+        syntax.check("-k oe")
+    assert syntax.check("-l mem=4gb") == "-l mem=4gb"

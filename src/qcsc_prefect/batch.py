@@ -66,6 +66,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
+from . import rows
 from .batch_cache import FinalStatuses
 from .batch_options import BatchOptions
 from .batch_outcomes import CommandOutcomes
@@ -98,7 +99,8 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
     Attributes:
         package: Package that holds the plugin's template.
         template: The batch script template's file name in ``package/templates``.
-        job_id_pattern: What a job id of this scheduler looks like.
+        job_id_pattern: What a job id of this scheduler looks like; a group named
+            ``sequence`` is the part that names the job on any server (:meth:`match_ids`).
         states: The scheduler's state words and what they mean to core (:meth:`state`);
             a :class:`~qcsc_prefect.states.StateTable` serves the parsers too.
         submit_argv: The submit command before the script path (``("sbatch",
@@ -251,6 +253,16 @@ class BatchScheduler(CommandOutcomes, SchedulerPlugin, Generic[OptionsT]):
     def is_job_id(self, value: str) -> bool:
         """True if ``value`` looks like one of this scheduler's job ids."""
         return bool(self.job_id_pattern.match(value))
+
+    def match_ids(self, printed: Iterable[str], asked: Iterable[str]) -> dict[str, str]:
+        """Map ids as a command printed them onto the ids asked: the same id, else the one
+        asked id with the same ``sequence`` group of :attr:`job_id_pattern`, when it has
+        one (PBS prints ``5.opbs.example.org`` for ``5.opbs``); see
+        :func:`~qcsc_prefect.rows.match_ids`."""
+        def sequence(job_id: str) -> str:
+            found = self.job_id_pattern.match(job_id)
+            return found["sequence"] if found and "sequence" in found.re.groupindex else job_id
+        return rows.match_ids(printed, asked, sequence)
 
     def valid_ids(self, job_ids: Iterable[str]) -> list[str]:
         """``job_ids`` without duplicates and without values that are not job ids."""

@@ -20,15 +20,8 @@ from .scheduler import TargetOptions
 class BatchOptions(TargetOptions):
     """Target options every batch scheduler has; a plugin's options model extends it.
 
-    Attributes:
-        hold: Submit the job held: it waits in the queue until released with the
-            scheduler's release command (``scontrol release``, ``qrls``, ``pjrls``).
-        extra_directives: Raw scheduler directives for what the profile cannot express,
-            one option with its value per entry, without the directive prefix. Each is
-            checked by :meth:`check_directive`: against :attr:`directive_syntax` when the
-            plugin declares one.
-        command_timeout: Seconds before a scheduler command is abandoned. A submission
-            that timed out may still have queued the job: core looks it up by its tag.
+    A plugin's docstring says how its scheduler reads them (its directive prefix, an
+    example of ``extra_directives``, a shared option it cannot honour).
 
     Class attributes a plugin sets:
 
@@ -43,12 +36,17 @@ class BatchOptions(TargetOptions):
     directive_syntax: ClassVar[DirectiveSyntax | None] = None
     unsupported: ClassVar[Mapping[str, str]] = {}
 
-    hold: bool = Field(default=False,
-                       description="Submit held; the job waits until released.")
-    extra_directives: list[str] = Field(
-        default_factory=list, description="Raw scheduler directives, one option each.")
-    command_timeout: float = Field(
-        default=60.0, gt=0, description="Seconds before a scheduler command is abandoned.")
+    hold: bool = False
+    """Submit the job held: it waits in the queue until released with the scheduler's
+    release command (``scontrol release``, ``qrls``, ``pjrls``)."""
+    extra_directives: list[str] = Field(default_factory=list)
+    """Raw scheduler directives for what the profile cannot express, one option with its
+    value per entry, without the directive prefix. Each is checked by
+    :meth:`check_directive`: against :attr:`directive_syntax` when the plugin declares one,
+    so an option qcsc-prefect writes itself is refused, naming what to set instead."""
+    command_timeout: float = Field(default=60.0, gt=0)
+    """Seconds before a scheduler command is abandoned. A submission that timed out may
+    still have queued the job: core looks it up by its tag, never submits it again."""
 
     @classmethod
     def check_directive(cls, raw: str) -> str:

@@ -8,13 +8,16 @@ plugin declares what its submit command reads and what qcsc-prefect writes itsel
         directive_syntax = DirectiveSyntax(
             prefix="#PBS", command="qsub", example="-m abe", options="short",
             attached=True,                    # getopt: '-lselect=2' is -l with 'select=2'
-            reserved={"-o": "the stdout path, which qcsc-prefect streams; remove it",
-                      "-l walltime": "set walltime in the execution profile"},
+            reserved=written_by_core(output="-o|-e", walltime="-l walltime") | {
+                "-C": "the directive prefix; remove it"},
             fragments={"PBS_O_": "a variable PBS sets itself; remove it"})
 
 A ``reserved`` key is an option (``"-o"``, ``"--output"``), or an option and an item of
 its comma-separated ``name=value`` list (``"-l walltime"`` refuses ``-l walltime=1:00:00``
 and ``-l mem=4gb,walltime=1:00:00``). A ``fragments`` key refuses every entry holding it.
+What core writes into every job (output files, name, queue, walltime, ...) is refused with
+the kit's reasons (:data:`CORE_WRITES`, through :func:`written_by_core`); a plugin words
+only the reasons of its own options.
 """
 
 from __future__ import annotations
@@ -24,6 +27,46 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .validation import directive_words
+
+#: Why qcsc-prefect writes each part of a job itself, and what to set instead: the reasons
+#: a plugin gives for its reserved options (:func:`written_by_core`).
+CORE_WRITES: Mapping[str, str] = {
+    "output": "the job's output files, which qcsc-prefect streams into the run log; remove it",
+    "job_name": "the job name; pass job_name instead",
+    "tag": "the submission tag, by which qcsc-prefect finds a lost submission; remove it",
+    "queue": "the queue; set it in the HPC profile (queue_cpu/queue_gpu)",
+    "project": "the project; set it in the HPC profile (project_cpu/project_gpu)",
+    "walltime": "the walltime; set walltime in the execution profile",
+    "nodes": "the nodes and processes; set num_nodes, mpiprocs and ompthreads in the "
+             "execution profile",
+    "hold": "holding the job; set target option hold instead",
+    "array": "array jobs, whose ids and states qcsc-prefect does not follow; remove it",
+    "interactive": "an interactive job, which a batch flow cannot run; remove it",
+    "blocking": "waiting for the job inside the submit command, which would block the "
+                "submission; remove it",
+}
+
+
+def written_by_core(**options: str) -> dict[str, str]:
+    """``reserved`` entries for what qcsc-prefect writes, with the kit's reasons.
+
+    Each keyword is a part of the job (a key of :data:`CORE_WRITES`), its value the options
+    that set it, joined by ``|`` (a key may hold a blank: ``"-l select"`` is ``-l``'s item
+    ``select``):
+
+    >>> list(written_by_core(output="-o|-e", nodes="-l select"))
+    ['-o', '-e', '-l select']
+
+    Raises:
+        ValueError: Naming a part that is not a key of :data:`CORE_WRITES` (a plugin
+            author's mistake, seen at import).
+    """
+    unknown = sorted(set(options) - set(CORE_WRITES))
+    if unknown:
+        raise ValueError(f"written_by_core: unknown part(s) {', '.join(unknown)}; "
+                         f"name one of {', '.join(CORE_WRITES)}")
+    return {key.strip(): CORE_WRITES[part] for part, keys in options.items()
+            for key in keys.split("|") if key.strip()}
 
 
 def name_value_items(argument: str) -> list[str]:

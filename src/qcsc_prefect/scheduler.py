@@ -35,9 +35,14 @@ else:  # pragma: no cover
 
 
 class TargetOptions(BaseModel):
-    """Base class of a target's options model: frozen, and unknown options are errors."""
+    """Base class of a target's options model: frozen, and unknown options are errors.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Each option is described once, by the docstring (a string literal) right under its
+    field: pydantic makes it the field's ``description``, which the JSON schema and the
+    blocks reference's option tables show, and the API reference shows it too.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     @classmethod
     def coerce(cls, raw: Mapping[str, Any] | BaseModel | None,

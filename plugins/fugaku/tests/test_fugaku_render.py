@@ -194,7 +194,7 @@ def test_walltime_becomes_pjm_elapse(walltime: str, expected: str) -> None:
     ({"extra_directives": ["-g other"]}, r"extra_directives: .*-g.*project"),
     ({"extra_directives": ["-o out.txt"]}, r"extra_directives: .*-o.*run log"),
     ({"extra_directives": ["--spath=s.txt"]}, r"extra_directives: .*--spath.*statistics"),
-    ({"extra_directives": ["--name other"]}, r"extra_directives: .*--name.*submission tag"),
+    ({"extra_directives": ["--name other"]}, r"extra_directives: .*--name.*pass job_name"),
     ({"extra_directives": ["-x PJM_LLIO_GFSCACHE=/vol0005"]}, r"extra_directives: .*gfscache"),
     ({"slurm_qpu": "x"}, r"slurm_qpu: unknown field"),
 ])

@@ -236,10 +236,14 @@ def test_stderr_lines_are_answers_per_id() -> None:
         ["qstat: cannot connect to server opbs (errno=111)"])
 
 
-def test_printed_ids_are_matched_to_asked_ids() -> None:
-    mapping = rows.match_ids(["5.opbs.example.org", "6.opbs", "7.x"],
-                             ["5.opbs", "6.opbs", "8.opbs"], parsing.job_sequence)
+def test_printed_ids_are_matched_to_asked_ids_by_their_sequence() -> None:
+    from qcsc_prefect_pbs.plugin import plugin
+
+    mapping = plugin.match_ids(["5.opbs.example.org", "6.opbs", "7.x"],
+                               ["5.opbs", "6.opbs", "8.opbs"])
     assert mapping == {"5.opbs.example.org": "5.opbs", "6.opbs": "6.opbs"}
+    assert plugin.match_ids(["123[].s.example.org"], ["123[].s"]) == {
+        "123[].s.example.org": "123[].s"}
 
 
 # -- statuses -----------------------------------------------------------------------------------

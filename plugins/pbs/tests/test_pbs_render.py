@@ -160,7 +160,7 @@ def test_option_defaults() -> None:
     ("#PBS -m abe", "without the '#PBS' prefix"),
     ("-m abe\n-q x", "line break"),
     ("-M 'me", "unbalanced quote"),
-    ("-o /tmp/x", "sets -o, the stdout path"),
+    ("-o /tmp/x", "sets -o, the job's output files"),
     ("-e/tmp/x", "sets -e"),
     ("-j oe", "sets -j"),
     ("-N other", "sets -N, the job name; pass job_name"),

@@ -171,7 +171,7 @@ def test_option_defaults() -> None:
     ({"extra_directives": ["mem=4G"]}, r"extra_directives\.?0?: .*'--name=value'"),
     ({"extra_directives": ["#SBATCH --mem=4G"]}, "without the '#SBATCH' prefix"),
     ({"extra_directives": ["--mem=4G\n--x"]}, "line break"),
-    ({"extra_directives": ["--output=/tmp/x"]}, "sets --output, which qcsc-prefect writes"),
+    ({"extra_directives": ["--output=/tmp/x"]}, "sets --output, the job's output files"),
     ({"extra_directives": ["--out=/tmp/x"]}, "sets --output"),
     ({"extra_directives": ["--comment=x"]}, "sets --comment"),
     ({"extra_directives": ["--array=1-3"]}, "sets --array"),

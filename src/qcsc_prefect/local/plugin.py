@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from ..errors import SubmitError
 from ..files import write_atomic
 from ..jobs import JobSpec, JobState, JobStatus
@@ -29,11 +27,9 @@ STATE_DIR_ENV = "QCSC_PREFECT_LOCAL_STATE_DIR"
 class LocalOptions(TargetOptions):
     """Options of the ``local`` target."""
 
-    state_dir: str | None = Field(
-        None,
-        description=f"Where job records live; default ${STATE_DIR_ENV} or "
-        "~/.local/state/qcsc-prefect/local.",
-    )
+    state_dir: str | None = None
+    """Where job records live; default ``$QCSC_PREFECT_LOCAL_STATE_DIR`` or
+    ``~/.local/state/qcsc-prefect/local``."""
 
 
 def state_dir(options: LocalOptions | None) -> Path:

@@ -11,25 +11,14 @@ Example HPC profile (TOML for ``qcsc-prefect blocks apply``)::
 from __future__ import annotations
 
 from qcsc_prefect.batch import BatchOptions
-from qcsc_prefect.directives import DirectiveSyntax
+from qcsc_prefect.directives import CORE_WRITES, DirectiveSyntax, written_by_core
 
 #: bsub options that qcsc-prefect writes itself or that would break the job's lifecycle.
-RESERVED_OPTIONS: dict[str, str] = {
-    **dict.fromkeys(["-o", "-oo"], "LSF's job report file; the job's own output goes to the "
-                    "streamed .out file: remove it"),
-    **dict.fromkeys(["-e", "-eo"], "the job's stderr, which qcsc-prefect streams into the "
-                    "run log: remove it"),
-    "-J": "the job name; pass job_name instead",
-    "-Jd": "the job description, which carries the submission tag: remove it",
-    "-q": "the queue; set it in the HPC profile (queue_cpu/queue_gpu)",
-    "-P": "the project; set it in the HPC profile (project_cpu/project_gpu)",
-    "-n": "the slot count; set num_nodes and mpiprocs in the execution profile",
-    "-W": "the run limit; set walltime in the execution profile",
-    "-H": "holding the job; set target option hold instead",
-    "-K": "waiting for the job inside bsub, which would block the submission: remove it",
-    **dict.fromkeys(["-I", "-Ip", "-IS", "-ISp", "-ISs", "-Is", "-IX"],
-                    "an interactive job, which a batch flow cannot run: remove it"),
-}
+RESERVED_OPTIONS: dict[str, str] = written_by_core(
+    output="-e|-eo", job_name="-J", tag="-Jd", queue="-q", project="-P", nodes="-n",
+    walltime="-W", hold="-H", blocking="-K", interactive="-I|-Ip|-IS|-ISp|-ISs|-Is|-IX") | (
+    dict.fromkeys(["-o", "-oo"], "LSF's job report file; the job's own output goes to the "
+                  "streamed .out file: remove it"))
 
 
 class LsfOptions(BatchOptions):
@@ -48,5 +37,4 @@ class LsfOptions(BatchOptions):
 
     directive_syntax = DirectiveSyntax(
         prefix="#BSUB", command="bsub", example="-M 4GB", reserved=RESERVED_OPTIONS,
-        fragments={"span[": "which qcsc-prefect writes from num_nodes and mpiprocs; set those "
-                            "in the execution profile"})
+        fragments={"span[": CORE_WRITES["nodes"]})

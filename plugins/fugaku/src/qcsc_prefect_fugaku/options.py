@@ -14,16 +14,13 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from qcsc_prefect.batch import BatchOptions
-from qcsc_prefect.directives import DirectiveSyntax
+from qcsc_prefect.directives import DirectiveSyntax, written_by_core
 from qcsc_prefect.option_fields import matching, name_values
 
 #: Where Fugaku's public Spack instance is set up (the original's fixed path).
 DEFAULT_SPACK_SETUP = "/vol0004/apps/oss/spack/share/spack/setup-env.sh"
-_WRITTEN = "which qcsc-prefect writes"
 #: ``-L`` resources qcsc-prefect writes itself, and why a resource list may not set them.
-RESERVED_RESOURCES = {name: f"{_WRITTEN} from {source}; set it there and remove it"
-                      for name, source in (("rscgrp", "the HPC profile's queue_cpu/queue_gpu"),
-                                           ("elapse", "the execution profile's walltime"))}
+RESERVED_RESOURCES = written_by_core(queue="rscgrp", walltime="elapse")
 
 Volumes = Annotated[str, matching(
     r"/[A-Za-z0-9._/-]+(:/[A-Za-z0-9._/-]+)*", "a list of volumes; write absolute paths joined "
@@ -38,50 +35,40 @@ Resources = Annotated[str, name_values(
 
 
 class FugakuOptions(BatchOptions):
-    """Options of the ``fugaku`` target.
-
-    Attributes:
-        gfscache: Second-layer volumes the job uses: ``#PJM -x PJM_LLIO_GFSCACHE=<gfscache>``
-            (``"/vol0004"``, ``"/vol0004:/vol0005"``); ``None`` writes nothing.
-        spack_modules: Specs loaded with ``spack load <spec>`` after sourcing
-            :attr:`spack_setup`; ``gfscache`` must then hold the set-up script's volume.
-        spack_setup: The Spack set-up script sourced before ``spack load``.
-        mpi_options_for_pjm: ``#PJM --mpi "<option>"`` each (``"max-proc-per-node=4"``).
-            With an MPI launcher and ``mpiprocs``, ``max-proc-per-node=<mpiprocs>`` is
-            added unless ``max-proc-per-node`` or ``proc`` is given here.
-        pjm_resources: ``#PJM -L "<resource>"`` each (``"freq=2200"``,
-            ``"node=2x3x2:torus"``). ``rscgrp`` and ``elapse`` come from the profiles; a
-            ``node`` shape replaces ``node=<num_nodes>`` and must hold ``num_nodes`` nodes.
-        hold: Refused: pjsub cannot submit a job held (hold it with ``pjhold <id>``).
-        extra_directives: Raw ``#PJM`` options (``"--comment nightly"``, ``"-m e"``); one
-            qcsc-prefect writes is refused, naming the option to set instead.
-        command_timeout: Seconds before a pjsub/pjstat/pjdel call is abandoned.
-    """
+    """Options of the ``fugaku`` target. ``hold`` is refused (pjsub cannot submit a job
+    held; hold it with ``pjhold <id>``); ``extra_directives`` are raw ``#PJM`` options
+    (``"--comment nightly"``, ``"-m e"``), and one qcsc-prefect writes is refused, naming the
+    option to set instead."""
 
     directive_syntax = DirectiveSyntax(
         prefix="#PJM", command="pjsub", example="--comment nightly", attached=True,
-        reserved={option: why for options, why in {  # each option of a group, the same why
-            "-L --rsc-list": "the resources; use target option pjm_resources",
+        reserved=written_by_core(output="-o|-e|-j", job_name="-N|--name", project="-g") | {
             "--mpi": "the MPI parameters; use target option mpi_options_for_pjm",
-            "-g": "the group; set the HPC profile's project_cpu/project_gpu",
-            "-o -e -j": f"{_WRITTEN}: its output files go to the run log; remove it",
-            "-s -S --spath": f"{_WRITTEN}: it reads the statistics file; remove it",
-            "-N --name": f"{_WRITTEN}: the job name carries the submission tag; remove it",
-        }.items() for option in options.split()},
+            **dict.fromkeys(["-L", "--rsc-list"], "the resources; use target option pjm_resources"),
+            **dict.fromkeys(["-s", "-S", "--spath"],
+                            "the statistics file, which qcsc-prefect reads; remove it")},
         fragments={"PJM_LLIO_GFSCACHE": "the cache volumes; use target option gfscache"})
     unsupported = {"hold": "pjsub cannot submit a job held; leave hold unset and hold the job "
                            "with 'pjhold <id>' after submission"}
 
-    gfscache: Volumes | None = Field(
-        None, description="PJM_LLIO_GFSCACHE volumes, e.g. '/vol0004:/vol0005'.")
+    gfscache: Volumes | None = None
+    """Second-layer volumes the job uses: ``#PJM -x PJM_LLIO_GFSCACHE=<gfscache>``
+    (``"/vol0004"``, ``"/vol0004:/vol0005"``); ``None`` writes nothing."""
     spack_modules: list[Annotated[str, matching(r".+", "a Spack spec; remove the entry")]] = (
-        Field(default_factory=list, description="Spack specs to `spack load` in the job."))
+        Field(default_factory=list))
+    """Specs loaded with ``spack load <spec>`` after sourcing :attr:`spack_setup`;
+    ``gfscache`` must then hold the set-up script's volume."""
     spack_setup: Annotated[str, matching(r"/.*", "an absolute path to Spack's setup-env.sh")] = (
-        Field(DEFAULT_SPACK_SETUP, description="Spack set-up script sourced before `spack load`."))
-    mpi_options_for_pjm: list[MpiParameter] = Field(
-        default_factory=list, description="#PJM --mpi parameters, e.g. 'max-proc-per-node=4'.")
-    pjm_resources: list[Resources] = Field(
-        default_factory=list, description="Extra #PJM -L resources, e.g. 'freq=2200'.")
+        DEFAULT_SPACK_SETUP)
+    """The Spack set-up script sourced before ``spack load``."""
+    mpi_options_for_pjm: list[MpiParameter] = Field(default_factory=list)
+    """``#PJM --mpi "<option>"`` each (``"max-proc-per-node=4"``). With an MPI launcher and
+    ``mpiprocs``, ``max-proc-per-node=<mpiprocs>`` is added unless ``max-proc-per-node`` or
+    ``proc`` is given here."""
+    pjm_resources: list[Resources] = Field(default_factory=list)
+    """``#PJM -L "<resource>"`` each (``"freq=2200"``, ``"node=2x3x2:torus"``). ``rscgrp``
+    and ``elapse`` come from the profiles; a ``node`` shape replaces ``node=<num_nodes>``
+    and must hold ``num_nodes`` nodes."""
 
     @model_validator(mode="after")
     def _spack_needs_its_volume(self) -> FugakuOptions:

@@ -10,22 +10,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from qcsc_prefect_pbs.options import PbsOptions
 
 
 class MiyabiOptions(PbsOptions):
-    """Options of the ``miyabi`` target (``HPCProfileBlock.target_options``).
+    """Options of the ``miyabi`` target: those of
+    :class:`~qcsc_prefect_pbs.options.PbsOptions`, with Miyabi's history mode."""
 
-    The fields of :class:`~qcsc_prefect_pbs.options.PbsOptions`, with Miyabi's history mode.
-
-    Attributes:
-        history: ``"H"`` (default): Miyabi's site mode, the one the original qcsc-prefect
-            used: one ``qstat -f <ids>`` per poll, and one ``qstat -fH`` for the ids that
-            answered "Job has finished" (exit 35). ``"x"``: stock ``qstat -xf``, for a PBS
-            server without Miyabi's ``-H``.
-    """
-
-    history: Literal["x", "H"] = Field(
-        "H", description="Finished jobs from Miyabi's 'qstat -fH' ('H') or stock 'qstat -xf'.")
+    history: Literal["x", "H"] = "H"
+    """``"H"`` (default): Miyabi's site mode, the one the original qcsc-prefect used: one
+    ``qstat -f <ids>`` per poll, and one ``qstat -fH`` for the ids that answered "Job has
+    finished" (exit 35). ``"x"``: stock ``qstat -xf``, for a PBS server without ``-H``."""

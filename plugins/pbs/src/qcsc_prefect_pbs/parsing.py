@@ -19,8 +19,8 @@ from qcsc_prefect.states import StateTable
 #: ``#PBS -v`` variable stamping a job with its submission tag (back in ``Variable_List``).
 TAG_VARIABLE = "QCSC_PREFECT_TAG"
 _SEQ, _SERVER = r"\d+(?:\[\d*\])?", r"\.[A-Za-z0-9][A-Za-z0-9._-]*"
-#: ``<seq>[<index>][.<server>]``: ``871213.opbs``, ``123[].opbs``, ``1.pbs-01.x``, ``42``.
-JOB_ID = re.compile(rf"^({_SEQ})(?:{_SERVER})?$")
+#: ``<sequence>[<index>][.<server>]``: ``871213.opbs``, ``123[].opbs``, ``1.pbs-01.x``, ``42``.
+JOB_ID = re.compile(rf"^(?P<sequence>{_SEQ})(?:{_SERVER})?$")
 #: The job id ``qsub`` printed: its last non-empty line, a banner before it aside.
 SUBMITTED = re.compile(rf"^[ \t]*({_SEQ}(?:{_SERVER})?)\s*\Z", re.MULTILINE)
 _S = JobState
@@ -55,12 +55,6 @@ RECORD_FIELDS = {"job_name": "Job_Name", "queue": "queue",
 RECORD_TIMES = {"creation_time": "ctime", "queue_time": "qtime", "eligible_time": "etime",
                 "start_time": "stime", "modify_time": "mtime"}
 _TIME = "%a %b %d %H:%M:%S %Y"  # Tue Dec 13 14:09:32 2016
-
-
-def job_sequence(job_id: str) -> str:
-    """The server-independent part of a job id (``"123[]"`` of ``"123[].opbs"``)."""
-    found = JOB_ID.match(job_id)
-    return found.group(1) if found else job_id
 
 
 def parse_qstat_full(text: str) -> dict[str, dict[str, str]]:

@@ -23,17 +23,14 @@ _REFUSED = ("illegal option", "invalid option", "unrecognized option", "usage:")
 
 class PbsScheduler(BatchScheduler[PbsOptions]):
     """PBS Professional / OpenPBS. A site preset overrides class attributes (``info``,
-    ``refusals``, ...) and methods (``miyabi``: :meth:`records`, :meth:`status`).
-
-    Attributes:
-        final: ``job_state`` letters of ended jobs (their state comes from ``Exit_status``).
-    """
+    ``refusals``, ...) and methods (``miyabi``: :meth:`records`, :meth:`status`)."""
 
     info = SchedulerInfo(
         name="pbs", script_suffix=".pbs", options_model=PbsOptions,
         description="PBS Professional / OpenPBS: qsub, qstat -xf (or -F json), qdel, qselect")
     package, template = "qcsc_prefect_pbs", "batch.pbs.j2"
-    job_id_pattern, states, final = parsing.JOB_ID, parsing.STATES, parsing.FINAL
+    job_id_pattern, states = parsing.JOB_ID, parsing.STATES
+    final = parsing.FINAL  #: ``job_state`` letters of ended jobs (state from ``Exit_status``)
     submit_argv, submitted, cancel_argv = ("qsub",), parsing.SUBMITTED, ("qdel",)
     refusals: ClassVar[tuple[str, ...]] = (
         "Unknown queue", "Unauthorized Request", "Illegal attribute or resource value",
@@ -96,7 +93,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
                 raise self.failed(result)
             printed = (parsing.parse_qstat_json(result.stdout) if use_json
                        else parsing.parse_qstat_full(result.stdout))
-            mapping = rows.match_ids([*printed, *said], ids, parsing.job_sequence)
+            mapping = self.match_ids([*printed, *said], ids)
             if use_json and len(set(mapping.values())) < len(set(ids)):  # OpenPBS 23.06 prints
                 raise ValueError(  # only the first of several jobs with -F json, and no error
                     f"it printed {len(printed)} of {len(set(ids))} jobs")
