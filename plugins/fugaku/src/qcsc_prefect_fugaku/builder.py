@@ -55,12 +55,9 @@ class FugakuJobRequest:
 
 
 def pjm_job_name(name: str, tag: str = "") -> str:
-    """The PJM job name for ``name``, stamped with submission ``tag``.
-
-    PJM accepts at most 63 bytes of ``[A-Za-z0-9._-]`` starting with a letter: other
-    characters become ``_``, a name not starting with a letter gets ``job_`` in front, and
-    the name is cut so that ``<name>.<tag>`` fits (:func:`qcsc_prefect.validation.job_name`).
-    """
+    """The PJM job name for ``name`` stamped with submission ``tag``: at most 63 bytes of
+    ``[A-Za-z0-9._-]`` (others become ``_``), starting with a letter (else ``job_`` in
+    front), cut so that ``<name>.<tag>`` fits (:func:`qcsc_prefect.validation.job_name`)."""
     return job_name(name, only="._-", limit=MAX_JOB_NAME, suffix=tag and TAG_SEPARATOR + tag)
 
 

@@ -35,10 +35,9 @@ Resources = Annotated[str, name_values(
 
 
 class FugakuOptions(BatchOptions):
-    """Options of the ``fugaku`` target. ``hold`` is refused (pjsub cannot submit a job
-    held; hold it with ``pjhold <id>``); ``extra_directives`` are raw ``#PJM`` options
-    (``"--comment nightly"``, ``"-m e"``), and one qcsc-prefect writes is refused, naming the
-    option to set instead."""
+    """Options of the ``fugaku`` target. ``hold`` is refused (see :attr:`unsupported`);
+    ``extra_directives`` are raw ``#PJM`` options (``"--comment nightly"``, ``"-m e"``), and
+    one qcsc-prefect writes is refused, naming the option to set instead."""
 
     directive_syntax = DirectiveSyntax(
         prefix="#PJM", command="pjsub", example="--comment nightly", attached=True,

@@ -110,13 +110,12 @@ def job_record(job_id: str, attrs: Mapping[str, str]) -> dict[str, Any]:
 
 
 def status_from_record(job_id: str, attrs: Mapping[str, str],
-                       state_of: Callable[[str], JobState] = STATES.of,
-                       final: frozenset[str] = FINAL) -> JobStatus:
+                       state_of: Callable[[str], JobState] = STATES.of) -> JobStatus:
     """One job's status from its attributes: a live job's ``job_state`` letter through
-    ``state_of``, an ended job's (a letter in ``final``) from its ``Exit_status``."""
+    ``state_of``, an ended job's (a letter in :data:`FINAL`) from its ``Exit_status``."""
     letter, comment = attrs.get("job_state", "").strip(), attrs.get("comment", "")
     status = partial(JobStatus, native_state=letter, record=job_record(job_id, attrs))
-    if letter not in final:
+    if letter not in FINAL:
         return status(state=state_of(letter), reason=comment)
     raw = attrs.get("Exit_status", "").strip()
     code = int(raw) if re.fullmatch(r"-?\d+", raw) else None

@@ -30,7 +30,6 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
         description="PBS Professional / OpenPBS: qsub, qstat -xf (or -F json), qdel, qselect")
     package, template = "qcsc_prefect_pbs", "batch.pbs.j2"
     job_id_pattern, states = parsing.JOB_ID, parsing.STATES
-    final = parsing.FINAL  #: ``job_state`` letters of ended jobs (state from ``Exit_status``)
     submit_argv, submitted, cancel_argv = ("qsub",), parsing.SUBMITTED, ("qdel",)
     refusals: ClassVar[tuple[str, ...]] = (
         "Unknown queue", "Unauthorized Request", "Illegal attribute or resource value",
@@ -57,7 +56,7 @@ class PbsScheduler(BatchScheduler[PbsOptions]):
 
     def status(self, job_ids: Sequence[str], opts: PbsOptions) -> dict[str, JobStatus]:
         """Statuses of the ids the server knows, from :meth:`records` (one ``qstat -xf``)."""
-        return {job_id: parsing.status_from_record(job_id, attrs, self.state, self.final)
+        return {job_id: parsing.status_from_record(job_id, attrs, self.state)
                 for job_id, attrs in self.records(job_ids, opts).items()}
 
     def find(self, tag: str, opts: PbsOptions) -> list[str]:
