@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from qcsc_prefect.errors import SchedulerCommandError
 from qcsc_prefect.jobs import JobState, JobStatus
-from qcsc_prefect.poller import SOON_GAP, PollFailure, StatusPoller, Watch
+from qcsc_prefect.poller import SOON_GAP, PollFailure, StatusPoller, Watch, poll_started
 
 
 class Scheduler:
@@ -58,6 +58,30 @@ async def test_many_waiters_one_call_per_interval() -> None:
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(sched.calls)]
     assert min(gaps) >= 0.09
     assert 1 <= len(sched.calls) <= elapsed / 0.1 + 2
+
+
+async def test_a_poll_is_stamped_when_the_poller_began_it_not_when_it_ran() -> None:
+    # A loaded machine runs a poll a moment late: the fake stamps its own clock only after a
+    # delay of up to three quarters of the interval, so its gaps can be short; the poller's
+    # stamps, the times it keeps its calls apart by, never are.
+    began: list[float] = []
+    own: list[float] = []
+    delays = iter([0.15, 0.0] * 10)
+
+    def late_poll(ids: Sequence[str]) -> Mapping[str, JobStatus]:
+        started = poll_started()
+        assert started is not None and started <= time.monotonic()
+        time.sleep(next(delays, 0.0))
+        began.append(started)
+        own.append(time.monotonic())
+        return {i: JobStatus(JobState.COMPLETED if len(began) >= 6 else JobState.RUNNING)
+                for i in ids}
+
+    assert poll_started() is None
+    await wait_final(StatusPoller("t", late_poll), "a", 0.2)
+    assert poll_started() is None
+    assert min(b - a for a, b in itertools.pairwise(began)) >= 0.2
+    assert min(b - a for a, b in itertools.pairwise(own)) < 0.18  # what the fake alone sees
 
 
 async def test_interval_is_the_smallest_requested_but_not_below_the_floor() -> None:
@@ -191,3 +215,18 @@ async def test_poll_soon_is_batched_and_polite() -> None:
     assert all("ghost" not in ids for _, ids in sched.calls)
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(sched.calls)]
     assert gaps and min(gaps) >= 0.95  # the target's floor holds (1 s > SOON_GAP)
+
+
+def test_the_hook_recorder_stamps_a_poll_with_the_poller_s_time() -> None:
+    from qcsc_prefect import poller
+    from qcsc_prefect.testing.fixtures import HookRecorder
+
+    recorder = HookRecorder()
+    for started in (123.0, None):  # inside the poller's call, then a poll made elsewhere
+        poller._calling.started = started
+        wrapper = recorder.qcsc_prefect_poll("t", ["1"], None)
+        next(wrapper)
+        wrapper.close()
+    poller._calling.started = None
+    assert recorder.polls[0].at == 123.0
+    assert abs(recorder.polls[1].at - time.monotonic()) < 60

@@ -53,6 +53,19 @@ PollFunction = Callable[[Sequence[str]], Mapping[str, JobStatus]]
 #: before it (or the target's ``min_poll_interval``, if larger).
 SOON_GAP = 0.5
 
+_calling = threading.local()  # .started: when the poller began this thread's status call
+
+
+def poll_started() -> float | None:
+    """When the poller began the status call running in this thread (``time.monotonic()``),
+    or ``None`` outside one.
+
+    The poller keeps its calls apart by this time. An observer that stamps polls with it
+    (the test suite's hook recorder) sees the poller's own schedule, not the moment a loaded
+    machine got round to running the hook.
+    """
+    return getattr(_calling, "started", None)
+
 
 @dataclass(frozen=True)
 class PollFailure:
@@ -242,7 +255,7 @@ class StatusPoller:
                 last_call = time.monotonic()
                 if full:
                     last_full = last_call
-                outcome = self._call(job_ids)
+                outcome = self._call(job_ids, last_call)
                 if isinstance(outcome, BaseException):
                     if failures == 0:
                         outage_since = last_call
@@ -264,12 +277,17 @@ class StatusPoller:
         finally:
             self._cond.acquire()
 
-    def _call(self, job_ids: list[str]) -> Mapping[str, JobStatus] | BaseException:
-        """One scheduler call, made without holding the lock; its error is returned."""
+    def _call(self, job_ids: list[str], started: float
+              ) -> Mapping[str, JobStatus] | BaseException:
+        """One scheduler call begun at ``started``, made without holding the lock; its error
+        is returned."""
+        _calling.started = started
         try:
             return self._unlocked(self._poll, job_ids)
         except Exception as exc:
             return exc
+        finally:
+            _calling.started = None
 
     def _note_ended(self, markers: Mapping[str, Path], now: float) -> None:
         """Check ``markers``; jobs whose markers appeared wait for the scheduler's confirmation."""

@@ -20,6 +20,7 @@ import pytest
 
 from ..hookspecs import hookimpl
 from ..plugins import get_registry
+from ..poller import poll_started
 from ..shell import CommandCall, observe_commands
 
 
@@ -58,7 +59,9 @@ class HookCall:
     """One observed hook call and the scheduler commands it ran.
 
     Attributes:
-        at: ``time.monotonic()`` when the hook was called.
+        at: ``time.monotonic()`` when the hook was called; for a poll the shared poller
+            makes, when the poller began it (:func:`~qcsc_prefect.poller.poll_started`), so
+            the gaps between polls are the poller's, whatever the machine's load.
         target: The scheduler target.
         job_ids: The ids it was asked about (poll, cancel).
         commands: The argv of every command the hook ran through
@@ -97,8 +100,9 @@ class HookRecorder:
                 hook.commands.append(call.argv)
 
     @contextlib.contextmanager
-    def _hook(self, calls: list[HookCall], target: str, ids: Sequence[str]) -> Iterator[None]:
-        call = HookCall(time.monotonic(), target, tuple(ids))
+    def _hook(self, calls: list[HookCall], target: str, ids: Sequence[str],
+              at: float | None = None) -> Iterator[None]:
+        call = HookCall(time.monotonic() if at is None else at, target, tuple(ids))
         thread = threading.get_ident()
         with self._lock:
             calls.append(call)
@@ -115,7 +119,7 @@ class HookRecorder:
 
     @hookimpl(wrapper=True)
     def qcsc_prefect_poll(self, target: str, job_ids: Sequence[str], options: Any) -> Any:
-        with self._hook(self.polls, target, job_ids):
+        with self._hook(self.polls, target, job_ids, poll_started()):
             return (yield)
 
     @hookimpl(wrapper=True)
