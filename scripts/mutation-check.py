@@ -165,8 +165,8 @@ MUTATIONS = [
         "rendered scripts are not checked with bash -n"),
     Mutation(
         "unknown-options-accepted", "src/qcsc_prefect/scheduler.py",
-        'model_config = ConfigDict(extra="forbid", frozen=True)',
-        'model_config = ConfigDict(extra="ignore", frozen=True)',
+        'model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)',
+        'model_config = ConfigDict(extra="ignore", frozen=True, use_attribute_docstrings=True)',
         (LC + "test_unknown_target_option_is_refused_by_name",),
         "unknown target options are accepted"),
     Mutation(
